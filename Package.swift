@@ -1,0 +1,93 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "breakerd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "BreakerCore", targets: ["BreakerCore"]),
+        .library(name: "BreakerStore", targets: ["BreakerStore"]),
+        .library(name: "RESP", targets: ["RESP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // C: the system hiredis (Debian's libhiredis-dev). Only the Hiredis target imports it.
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        // A blocking, binary-safe Swift wrapper over one hiredis context.
+        .target(
+            name: "Hiredis",
+            dependencies: ["CHiredis"],
+            swiftSettings: swiftSettings
+        ),
+        // Pure values: policy, states, decisions, names, keys, and the reference model of the rules.
+        .target(
+            name: "BreakerCore",
+            swiftSettings: swiftSettings
+        ),
+        // The Lua scripts and the Redis-backed store that runs them.
+        .target(
+            name: "BreakerStore",
+            dependencies: [
+                "BreakerCore", "Hiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [
+                .embedInCode("Lua/common.lua"),
+                .embedInCode("Lua/acquire.lua"),
+                .embedInCode("Lua/report.lua"),
+                .embedInCode("Lua/state.lua"),
+                .embedInCode("Lua/control.lua"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // RESP2/RESP3: the request decoder (inline and multibulk, with limits), reply values and encoder.
+        .target(
+            name: "RESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Test support: a private redis-server on a free loopback port.
+        .target(
+            name: "RedisTestSupport",
+            dependencies: ["Hiredis"],
+            path: "Tests/RedisTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HiredisTests",
+            dependencies: ["Hiredis", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BreakerCoreTests",
+            dependencies: ["BreakerCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BreakerStoreTests",
+            dependencies: ["BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: [
+                "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,75 @@
+import BreakerCore
+
+/// A breaker as the state script saw it, on Redis's clock.
+public struct BreakerSnapshot: Sendable, Hashable {
+    public var name: String
+    /// False for a breaker that has never been used (or expired while idle): it reads as closed.
+    public var exists: Bool
+    public var state: BreakerState
+    public var mode: BreakerMode
+    public var generation: Int
+    public var calls: Int
+    public var failures: Int
+    public var slowCalls: Int
+    /// Rates as the script printed them (up to 4 significant digits).
+    public var failureRate: String
+    public var slowRate: String
+    public var liveTrials: Int
+    public var halfOpenPermits: Int
+    public var retryAfterMs: Int
+    /// Consecutive openings without a close in between (drives the backoff).
+    public var opens: Int
+    public var openUntil: Int
+    public var modeBy: String
+    public var modeWhy: String
+    public var modeAt: Int
+    /// When a forced mode lapses (unix ms), or 0 for never.
+    public var modeUntil: Int
+
+    init(name: String, fields: [String: String]) {
+        func int(_ k: String) -> Int { Int(fields[k] ?? "") ?? 0 }
+        self.name = name
+        exists = int("exists") == 1
+        state = BreakerState(rawValue: fields["state"] ?? "") ?? .closed
+        mode = BreakerMode(rawValue: fields["mode"] ?? "") ?? .auto
+        generation = int("gen")
+        calls = int("calls")
+        failures = int("failures")
+        slowCalls = int("slow")
+        failureRate = fields["failure_rate"] ?? "0"
+        slowRate = fields["slow_rate"] ?? "0"
+        liveTrials = int("trials")
+        halfOpenPermits = int("permits")
+        retryAfterMs = int("retry_after_ms")
+        opens = int("opens")
+        openUntil = int("open_until")
+        modeBy = fields["mode_by"] ?? ""
+        modeWhy = fields["mode_why"] ?? ""
+        modeAt = int("mode_at")
+        modeUntil = int("mode_until")
+    }
+}
+
+/// What an acquire decided, with the transitions it made.
+public struct AcquireResult: Sendable, Hashable {
+    public var decision: AcquireDecision
+    public var generation: Int
+    /// Event lines of the transitions this call made (already published and recorded).
+    public var events: [String]
+}
+
+/// What a report did, with the transitions it made.
+public struct ReportResult: Sendable, Hashable {
+    public var state: BreakerState
+    public var effect: ReportEffect
+    public var generation: Int
+    public var events: [String]
+}
+
+/// The breaker after an operator's action.
+public struct ControlResult: Sendable, Hashable {
+    public var state: BreakerState
+    public var mode: BreakerMode
+    public var generation: Int
+    public var events: [String]
+}

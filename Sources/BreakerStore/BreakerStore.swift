@@ -1,0 +1,282 @@
+import BreakerCore
+import Hiredis
+import Logging
+import Synchronization
+
+/// Every breaker's state in Redis: each decision is one atomic Lua script on Redis's clock, so any
+/// number of replicas and breakerd processes sharing the Redis agree.
+public final class BreakerStore: Sendable {
+    public let configuration: StoreConfiguration
+    public let client: RedisClient
+    private let logger: Logger
+    /// SHA1 of each loaded script, by script name; filled by SCRIPT LOAD.
+    private let shas = Mutex<[String: [UInt8]]>([:])
+    /// The fleet-wide default policy and its ARGV form, refreshed from Redis.
+    private let defaults: Mutex<(policy: BreakerPolicy, argv: [[UInt8]])>
+
+    public init(client: RedisClient, configuration: StoreConfiguration = .init(), logger: Logger = Logger(label: "breakerd.store")) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        defaults = Mutex((configuration.defaultPolicy, Self.policyArgv(configuration.defaultPolicy, configuration)))
+    }
+
+    // MARK: Breaker operations
+
+    /// Asks for a permit to call the dependency behind `name`.
+    /// `now` (unix ms) replaces Redis's clock; only tests pass it.
+    public func acquire(_ name: BreakerName, now: Int? = nil) async throws(StoreError) -> AcquireResult {
+        let reply = try await run(.acquire, name, now: now, [])
+        guard let e = reply.elements, e.count >= 5, let kind = e[0].text,
+            let state = e[1].text.flatMap(BreakerState.init(rawValue:))
+        else { throw unexpected(reply, "acquire") }
+        let decision: AcquireDecision
+        if kind == "PERMIT", let permit = e[2].text {
+            decision = .permit(permit: permit, state: state)
+        } else {
+            decision = .deny(state: state, retryAfterMs: Int(e[3].int ?? 0))
+        }
+        return AcquireResult(decision: decision, generation: Int(e[4].int ?? 0), events: e.dropFirst(5).compactMap(\.text))
+    }
+
+    /// Reports the outcome of a call made under `permit`. Without `latencyMs` the call's duration is
+    /// measured from its acquire on Redis's clock.
+    public func report(
+        _ name: BreakerName, permit: String, outcome: Outcome, latencyMs: Int? = nil, now: Int? = nil
+    ) async throws(StoreError) -> ReportResult {
+        guard permit.utf8.count <= 64, !permit.isEmpty else {
+            throw StoreError(.unknownPermit, "unknown permit '\(permit.prefix(64))' for breaker '\(name)'")
+        }
+        if let latencyMs, latencyMs < 0 {
+            throw StoreError(.invalidArgument, "LATENCY must be a number of milliseconds >= 0")
+        }
+        let reply = try await run(.report, name, now: now, [permit, outcome.rawValue, latencyMs.map(String.init) ?? ""])
+        if let error = reply.errorMessage {
+            if error.hasPrefix("UNKNOWN_PERMIT") {
+                throw StoreError(.unknownPermit, "unknown permit '\(permit)' for breaker '\(name)'")
+            }
+            throw unexpected(reply, "report")
+        }
+        guard let e = reply.elements, e.count >= 4,
+            let state = e[1].text.flatMap(BreakerState.init(rawValue:)),
+            let effect = e[2].text.flatMap(ReportEffect.init(rawValue:))
+        else { throw unexpected(reply, "report") }
+        return ReportResult(state: state, effect: effect, generation: Int(e[3].int ?? 0), events: e.dropFirst(4).compactMap(\.text))
+    }
+
+    /// The breaker's state and window figures, without changing anything.
+    public func state(_ name: BreakerName, now: Int? = nil) async throws(StoreError) -> BreakerSnapshot {
+        let reply = try await run(.state, name, now: now, [])
+        guard let e = reply.elements, e.count % 2 == 0 else { throw unexpected(reply, "state") }
+        var fields: [String: String] = [:]
+        for i in stride(from: 0, to: e.count, by: 2) {
+            fields[e[i].text ?? ""] = e[i + 1].text ?? ""
+        }
+        return BreakerSnapshot(name: name.value, fields: fields)
+    }
+
+    /// Sets (or lifts, with `.auto`) an operator's mode; `ttlMs` makes it lapse by itself.
+    public func force(
+        _ name: BreakerName, mode: BreakerMode, ttlMs: Int? = nil, actor: String, reason: String = "", now: Int? = nil
+    ) async throws(StoreError) -> ControlResult {
+        if let ttlMs, ttlMs <= 0 { throw StoreError(.invalidArgument, "TTL must be a number of milliseconds > 0") }
+        return try await control(name, "force", actor: actor, reason: reason, now: now, [mode.rawValue, String(ttlMs ?? 0)])
+    }
+
+    /// Returns the breaker to closed and auto, with an empty window and no backoff.
+    public func reset(_ name: BreakerName, actor: String, reason: String = "", now: Int? = nil) async throws(StoreError) -> ControlResult {
+        try await control(name, "reset", actor: actor, reason: reason, now: now, [])
+    }
+
+    /// Sets policy keys for one breaker (the value `default` removes that key's override).
+    /// The merged policy is validated first; concurrent changes to one breaker's policy may interleave.
+    public func setPolicy(
+        _ name: BreakerName, _ pairs: [(key: String, value: String)], actor: String, reason: String = ""
+    ) async throws(StoreError) -> ControlResult {
+        guard !pairs.isEmpty else { throw StoreError(.invalidArgument, "CONFIG SET needs at least one key and value") }
+        let current = try await overrides(name)
+        var merged = current.filter { c in !pairs.contains { $0.key == c.key } }
+        for p in pairs where p.value != "default" { merged.append(p) }
+        for p in pairs where !BreakerPolicy.keys.contains(p.key) {
+            throw StoreError(.invalidPolicy, "\(p.key) is not a policy key (keys: \(BreakerPolicy.keys.joined(separator: ", ")))")
+        }
+        do {
+            _ = try defaultPolicy().applying(merged)
+        } catch {
+            throw StoreError(.invalidPolicy, error.description)
+        }
+        var args: [String] = []
+        for p in pairs {
+            args.append(p.key)
+            args.append(p.value == "default" ? "" : p.value)
+        }
+        return try await control(name, "config", actor: actor, reason: reason, now: nil, args)
+    }
+
+    /// The breaker's effective policy: the fleet default with its own overrides applied.
+    public func policy(_ name: BreakerName) async throws(StoreError) -> BreakerPolicy {
+        let o = try await overrides(name)
+        // Overrides were validated when set; a key that no longer fits the current default is skipped.
+        var p = defaultPolicy()
+        for (k, v) in o { try? p.set(k, to: v) }
+        return p
+    }
+
+    /// The history of `name`, newest first.
+    public func history(_ name: BreakerName, count: Int = 20) async throws(StoreError) -> [String] {
+        guard count > 0 else { throw StoreError(.invalidArgument, "the count must be a number > 0") }
+        let keys = BreakerKeys(prefix: configuration.keyPrefix, name: name)
+        let reply = try await send(["LRANGE", keys.history, "0", String(count - 1)])
+        return reply.elements?.compactMap(\.text) ?? []
+    }
+
+    /// Names of breakers with state in Redis whose name matches `glob` (Redis glob syntax), sorted.
+    /// Uses SCAN, so it never blocks Redis; on Redis Cluster it sees only the node it asks.
+    public func list(glob: String = "*") async throws(StoreError) -> [String] {
+        let prefix = configuration.keyPrefix + ":{"
+        var cursor = "0"
+        var names = Set<String>()
+        repeat {
+            let reply = try await send(["SCAN", cursor, "MATCH", "\(prefix)\(glob)}:s", "COUNT", "1000"])
+            guard let e = reply.elements, e.count == 2, let next = e[0].text, let keys = e[1].elements else {
+                throw unexpected(reply, "SCAN")
+            }
+            for k in keys.compactMap(\.text) where k.hasPrefix(prefix) && k.hasSuffix("}:s") {
+                names.insert(String(k.dropFirst(prefix.count).dropLast(3)))
+            }
+            cursor = next
+        } while cursor != "0"
+        return names.sorted()
+    }
+
+    // MARK: The default policy
+
+    /// The fleet-wide default policy as this process last read it.
+    public func defaultPolicy() -> BreakerPolicy { defaults.withLock { $0.policy } }
+
+    /// Sets fleet-wide default policy keys (the value `default` returns a key to the configured one).
+    public func setDefaultPolicy(_ pairs: [(key: String, value: String)]) async throws(StoreError) {
+        guard !pairs.isEmpty else { throw StoreError(.invalidArgument, "CONFIG SET needs at least one key and value") }
+        let stored = try await storedDefaultOverrides()
+        var merged = stored.filter { s in !pairs.contains { $0.key == s.key } }
+        for p in pairs where p.value != "default" { merged.append(p) }
+        for p in pairs where !BreakerPolicy.keys.contains(p.key) {
+            throw StoreError(.invalidPolicy, "\(p.key) is not a policy key (keys: \(BreakerPolicy.keys.joined(separator: ", ")))")
+        }
+        do {
+            _ = try configuration.defaultPolicy.applying(merged)
+        } catch {
+            throw StoreError(.invalidPolicy, error.description)
+        }
+        let key = configuration.defaultPolicyKey
+        let set = pairs.filter { $0.value != "default" }.flatMap { [$0.key, $0.value] }
+        let del = pairs.filter { $0.value == "default" }.map(\.key)
+        var commands: [[String]] = []
+        if !set.isEmpty { commands.append(["HSET", key] + set) }
+        if !del.isEmpty { commands.append(["HDEL", key] + del) }
+        for c in commands { _ = try await send(c) }
+        try await refreshDefaults()
+    }
+
+    /// Reads the fleet-wide default policy from Redis. The server calls it periodically, so a change
+    /// made through another breakerd reaches this one within `defaultsRefreshMs`.
+    public func refreshDefaults() async throws(StoreError) {
+        let stored = try await storedDefaultOverrides()
+        var p = configuration.defaultPolicy
+        for (k, v) in stored { try? p.set(k, to: v) }
+        if (try? p.validate()) == nil { p = configuration.defaultPolicy }
+        let policy = p
+        let argv = Self.policyArgv(policy, configuration)
+        defaults.withLock { $0 = (policy, argv) }
+    }
+
+    /// Loads every script into Redis (SCRIPT LOAD) and remembers their SHA1s.
+    public func loadScripts() async throws(StoreError) {
+        for script in LuaScript.all {
+            let reply = try await send(bytes: [Array("SCRIPT".utf8), Array("LOAD".utf8), script.source])
+            guard case .string(let sha) = reply else { throw unexpected(reply, "SCRIPT LOAD \(script.name)") }
+            shas.withLock { $0[script.name] = sha }
+        }
+    }
+
+    // MARK: Internals
+
+    private func overrides(_ name: BreakerName) async throws(StoreError) -> [(key: String, value: String)] {
+        let keys = BreakerKeys(prefix: configuration.keyPrefix, name: name)
+        return Self.pairs(try await send(["HGETALL", keys.config])).filter { BreakerPolicy.keys.contains($0.key) }
+    }
+
+    private func storedDefaultOverrides() async throws(StoreError) -> [(key: String, value: String)] {
+        Self.pairs(try await send(["HGETALL", configuration.defaultPolicyKey])).filter { BreakerPolicy.keys.contains($0.key) }
+    }
+
+    private func control(
+        _ name: BreakerName, _ action: String, actor: String, reason: String, now: Int?, _ args: [String]
+    ) async throws(StoreError) -> ControlResult {
+        // Event lines are space-separated: the actor must be one word; the reason goes last.
+        let actorWord = actor.isEmpty ? "unknown" : String(actor.map { $0 == " " || $0 == "\n" || $0 == "\r" ? "_" : $0 })
+        let why = String(reason.map { $0 == "\n" || $0 == "\r" ? " " : $0 }.prefix(512))
+        let reply = try await run(.control, name, now: now, [action, actorWord, why] + args)
+        guard let e = reply.elements, e.count >= 4,
+            let state = e[1].text.flatMap(BreakerState.init(rawValue:)),
+            let mode = e[2].text.flatMap(BreakerMode.init(rawValue:))
+        else { throw unexpected(reply, action) }
+        return ControlResult(state: state, mode: mode, generation: Int(e[3].int ?? 0), events: e.dropFirst(4).compactMap(\.text))
+    }
+
+    /// Runs one script with EVALSHA; on NOSCRIPT (Redis restarted or flushed its scripts) loads them
+    /// again and retries once.
+    private func run(_ script: LuaScript, _ name: BreakerName, now: Int?, _ args: [String]) async throws(StoreError) -> RedisReply {
+        var sha = shas.withLock { $0[script.name] }
+        if sha == nil {
+            try await loadScripts()
+            sha = shas.withLock { $0[script.name] }
+        }
+        let keys = BreakerKeys(prefix: configuration.keyPrefix, name: name)
+        var command: [[UInt8]] = [Array("EVALSHA".utf8), sha!, Array("5".utf8)]
+        command.reserveCapacity(24 + args.count)
+        for k in keys.all { command.append(Array(k.utf8)) }
+        command.append(now.map { Array(String($0).utf8) } ?? [])
+        command.append(contentsOf: defaults.withLock { $0.argv })
+        command.append(Array(name.value.utf8))
+        for a in args { command.append(Array(a.utf8)) }
+
+        var reply = try await send(bytes: command)
+        if let error = reply.errorMessage, error.hasPrefix("NOSCRIPT") {
+            logger.info("Redis lost the breaker scripts; loading them again")
+            try await loadScripts()
+            command[1] = shas.withLock { $0[script.name]! }
+            reply = try await send(bytes: command)
+        }
+        return reply
+    }
+
+    private func send(_ command: [String]) async throws(StoreError) -> RedisReply {
+        try await send(bytes: command.map { Array($0.utf8) })
+    }
+
+    private func send(bytes command: [[UInt8]]) async throws(StoreError) -> RedisReply {
+        do {
+            return try await client.send(command)
+        } catch {
+            throw StoreError(error)
+        }
+    }
+
+    private func unexpected(_ reply: RedisReply, _ what: String) -> StoreError {
+        if let e = reply.errorMessage { return StoreError(.redis, "Redis refused \(what): \(e)") }
+        return StoreError(.redis, "unexpected reply to \(what): \(reply)")
+    }
+
+    /// ARGV[2...17] minus the name: the policy's twelve values, idle ttl, history cap, channel.
+    private static func policyArgv(_ p: BreakerPolicy, _ c: StoreConfiguration) -> [[UInt8]] {
+        p.values.map { Array($0.value.utf8) } + [
+            Array(String(c.idleTTLMs).utf8), Array(String(c.historyLength).utf8), Array(c.eventsChannel.utf8),
+        ]
+    }
+
+    private static func pairs(_ reply: RedisReply) -> [(key: String, value: String)] {
+        guard let e = reply.elements else { return [] }
+        return stride(from: 0, to: e.count - 1, by: 2).map { (e[$0].text ?? "", e[$0 + 1].text ?? "") }
+    }
+}

@@ -133,6 +133,12 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
     public var value: String
     public var reason: String
 
+    public init(key: String, value: String, reason: String) {
+        self.key = key
+        self.value = value
+        self.reason = reason
+    }
+
     public var description: String { "\(key)=\(value) \(reason)" }
 }
 

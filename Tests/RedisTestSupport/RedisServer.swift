@@ -5,7 +5,7 @@ import Hiredis
 /// stopped (and its directory removed) by `stop()`. Tests that need to stop and start Redis under
 /// a running client own one of these; the rest share `TestRedis.shared`.
 public final class RedisServer: @unchecked Sendable {
-    public let port: Int
+    public private(set) var port: Int = 0
     public let directory: URL
     private var pid: pid_t = 0
 
@@ -16,8 +16,18 @@ public final class RedisServer: @unchecked Sendable {
     public init(port: Int? = nil, extraArguments: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("breakerd-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        self.port = try port ?? Self.freePort()
-        try start(extraArguments: extraArguments)
+        // A port found free can be taken by another test's server before ours binds it: try again.
+        var attempt = 0
+        while true {
+            self.port = try port ?? Self.freePort()
+            do {
+                try start(extraArguments: extraArguments)
+                return
+            } catch {
+                attempt += 1
+                if port != nil || attempt == 3 { throw error }
+            }
+        }
     }
 
     /// Starts the server again on the same port (after `kill()`); its data is gone.

@@ -73,6 +73,7 @@ do
     slows = tonumber(r[7] or 0), nb = tonumber(r[8] or B), bms = tonumber(r[9] or bucket_ms),
     open_until = tonumber(r[10] or 0), opens = tonumber(r[11] or 0), oks = tonumber(r[12] or 0),
     sc = tonumber(r[13] or 0), sf = tonumber(r[14] or 0), sw = tonumber(r[15] or 0),
+    fresh = not r[4],
   }
 end
 
@@ -80,6 +81,9 @@ local dirty = {}
 local function mark(...)
   for _, f in ipairs({ ... }) do dirty[f] = true end
 end
+-- A breaker seen for the first time stores where its window starts, or the next call would
+-- start it again.
+if S.fresh then mark('head', 'nb', 'bms') end
 local events = {}
 
 -- Empties the window: totals to zero, every bucket gone.

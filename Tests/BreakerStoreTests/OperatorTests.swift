@@ -171,11 +171,11 @@ import Testing
     }
 
     @Test func idleBreakersVanish() async throws {
-        let h = try StoreHarness(policy: Self.small, idleTTLMs: 200)
+        let h = try StoreHarness(policy: Self.small, idleTTLMs: 1000)
         defer { h.shutdown() }
         try await h.call(.failure, at: t0)
         #expect(try await h.store.list() == ["payments"])
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(1500))
         #expect(try await h.store.list().isEmpty)
         #expect(try await h.redis("KEYS", "\(h.prefix)*").elements?.isEmpty == true)
     }

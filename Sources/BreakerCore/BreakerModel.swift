@@ -42,8 +42,8 @@ public struct BreakerModel: Sendable {
     }
 
     public mutating func report(permit: String, outcome: Outcome, latencyMs: Int? = nil, now: Int) -> ReportEffect? {
-        let parts = permit.split(separator: ".")
-        guard parts.count == 2, let gen = Int(parts[0]), let seq = Int(parts[1]),
+        let parts = permit.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let gen = Int(parts[0]), let seq = Int(parts[1]), Int(parts[2]) != nil,
             gen <= generation, seq >= 1, seq <= sequence
         else { return nil }
         sweepTrials(now: now)
@@ -111,7 +111,7 @@ public struct BreakerModel: Sendable {
     private mutating func issue(now: Int, trial: Bool) -> String {
         sequence += 1
         if trial { trials[sequence] = now } else { outstanding[sequence] = now }
-        return "\(generation).\(sequence)"
+        return "\(generation).\(sequence).\(now)"
     }
 
     private func retryAfter(now: Int) -> Int {

@@ -250,7 +250,7 @@ import Testing
         let h = try StoreHarness(policy: Self.small)
         defer { h.shutdown() }
         _ = try await h.permit(at: t0)
-        for bad in ["0.2", "7.1", "x", "1", "0.0", "-1.1", String(repeating: "9", count: 65)] {
+        for bad in ["0.2.\(t0)", "7.1.\(t0)", "0.1", "x", "1", "0.0.\(t0)", "-1.1.\(t0)", "0.1.x", String(repeating: "9", count: 65)] {
             await #expect { _ = try await h.store.report(h.name(), permit: bad, outcome: .success, now: t0) } throws: {
                 ($0 as? StoreError)?.code == .unknownPermit
             }
@@ -259,7 +259,7 @@ import Testing
         let other = try await h.permit("shipping", at: t0)
         _ = try await h.permit("shipping", at: t0)
         _ = other
-        await #expect { _ = try await h.store.report(h.name(), permit: "0.2", outcome: .success, now: t0) } throws: {
+        await #expect { _ = try await h.store.report(h.name(), permit: "0.2.\(t0)", outcome: .success, now: t0) } throws: {
             ($0 as? StoreError)?.code == .unknownPermit
         }
     }

@@ -146,6 +146,34 @@ import Testing
         #expect(try await h.store.policy(h.name()).minCalls == 4)
     }
 
+    @Test func aBreakerWithItsOwnWindowCountsInItsOwnBuckets() async throws {
+        let h = try StoreHarness(policy: Self.small)
+        defer { h.shutdown() }
+        _ = try await h.store.setPolicy(h.name(), [("window_ms", "2000"), ("buckets", "2"), ("min_calls", "3")], actor: "ops")
+        try await h.call(.failure, at: t0)
+        try await h.call(.success, at: t0 + 1500)
+        #expect(try await h.store.state(h.name(), now: t0 + 1999).calls == 2)
+        // Its first 1 s bucket has left its 2 s window; the default 10 s window would still hold it.
+        #expect(try await h.store.state(h.name(), now: t0 + 2000).calls == 1)
+        try await h.call(.failure, at: t0 + 2000)
+        #expect(try await h.call(.failure, at: t0 + 2001).state == .open)
+        // Another breaker keeps the default window.
+        try await h.call(.failure, at: t0, breaker: "other")
+        #expect(try await h.store.state(h.name("other"), now: t0 + 9000).calls == 1)
+    }
+
+    @Test func settingsOutliveAnIdleExpiry() async throws {
+        let h = try StoreHarness(policy: Self.small, idleTTLMs: 500)
+        defer { h.shutdown() }
+        _ = try await h.store.setPolicy(h.name(), [("min_calls", "2")], actor: "ops")
+        try await h.call(.failure, at: t0)
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(try await h.redis("EXISTS", "\(h.prefix):{payments}:s").int == 0)
+        // The state is gone but the operator's min_calls=2 still applies to the breaker that comes back.
+        try await h.call(.failure, at: t0 + 10)
+        #expect(try await h.call(.failure, at: t0 + 11).state == .open)
+    }
+
     @Test func keysSharePrefixAndHashTagAndExpireWhenIdle() async throws {
         let h = try StoreHarness(policy: Self.small, idleTTLMs: 60_000)
         defer { h.shutdown() }
@@ -202,7 +230,7 @@ import Testing
         _ = try await store.acquire(h.name(), now: t0)
         _ = try await client.send(["SCRIPT", "FLUSH"])
         let r = try await store.acquire(h.name(), now: t0)
-        #expect(r.decision.permitValue == "0.2")
+        #expect(r.decision.permitValue == "0.2.\(t0)")
         let stats = try await client.send(["INFO", "commandstats"]).text ?? ""
         #expect(stats.contains("cmdstat_script"))
     }

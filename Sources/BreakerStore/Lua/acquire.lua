@@ -2,16 +2,16 @@
 KEYS, ARGV[1..17]: see common.lua. No arguments of its own.
 Moves an open breaker whose time is up to half-open, fails trials whose lease ran out, hands out at
 most half_open_permits live trial permits across all callers, and honours the operator's mode.
-Returns { 'PERMIT', state, permit, 0, gen, event... }
+Returns { 'PERMIT', state, permit, 0, gen, event... }   (permit: '<gen>.<seq>.<issued ms>')
      or { 'DENY', state, '', retry_after_ms, gen, event... }
 (events: the lines of any transitions this call made, as published) ]]
 
 local function issue(zset)
   S.seq = S.seq + 1
-  mark('seq')
+  dirty.seq = true
   redis.call('ZADD', zset, now, S.seq)
   redis.call('PEXPIRE', zset, idle_ttl)
-  return S.gen .. '.' .. S.seq
+  return S.gen .. '.' .. S.seq .. '.' .. now
 end
 
 expire_mode()
@@ -38,8 +38,11 @@ else
   end
 end
 
--- Permits not reported within their lease are forgotten, so this set stays small.
-redis.call('ZREMRANGEBYSCORE', K_OUT, '-inf', now - P.permit_ttl_ms)
+-- Permits not reported within their lease are forgotten (a report checks the lease itself, so
+-- this is only housekeeping, done every 16th permit).
+if S.seq % 16 == 0 then
+  redis.call('ZREMRANGEBYSCORE', K_OUT, '-inf', now - P.permit_ttl_ms)
+end
 
 finish()
 reply[5] = S.gen

@@ -19,7 +19,8 @@ ARGV
   ARGV[16]     events channel; every event is also published on <channel>:<name>
   ARGV[17]     the breaker's name, for event lines
   ARGV[18..]   the operation's own arguments
-A permit is '<gen>.<seq>': the generation it was issued in and its sequence number. ]]
+A permit is '<gen>.<seq>.<ms>': the generation it was issued in, its sequence number and when it
+was issued (Redis's clock). ]]
 
 local K_STATE, K_OUT, K_TRIALS, K_HIST, K_CONF = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
@@ -43,9 +44,37 @@ local history_max = tonumber(ARGV[15])
 local channel = ARGV[16]
 local name = ARGV[17]
 
--- The operator's settings override the defaults key by key.
-local M = { mode = 'auto', by = '', why = '', at = 0, untl = 0 }
+local B, bucket_ms, idx, slot
+local function window_geometry()
+  B = P.buckets
+  bucket_ms = math.floor(P.window_ms / B)
+  idx = math.floor(now / bucket_ms)
+  slot = idx % B
+end
+window_geometry()
+
+-- One read of the state hash. The current bucket's fields are read with it, for the default
+-- window; a breaker whose operator changed the window reads them again below.
+local FIELDS = { 'state', 'gen', 'seq', 'head', 'calls', 'fails', 'slows', 'nb', 'bms', 'open_until',
+  'opens', 'oks', 'cf', 'ex' }
+local S = {}
 do
+  local r = redis.call('HMGET', K_STATE, 'state', 'gen', 'seq', 'head', 'calls', 'fails', 'slows',
+    'nb', 'bms', 'open_until', 'opens', 'oks', 'cf', 'ex', 'c' .. slot, 'f' .. slot, 'w' .. slot)
+  S.state = r[1] or 'closed'
+  for i = 2, 14 do S[FIELDS[i]] = tonumber(r[i] or 0) end
+  S.sc, S.sf, S.sw = tonumber(r[15] or 0), tonumber(r[16] or 0), tonumber(r[17] or 0)
+  S.fresh = not r[4]
+end
+
+local dirty = {}
+local events = {}
+
+-- The operator's settings (policy overrides and mode) live in their own key, read only when the
+-- state says there are some ('cf'), or when the state is new (it may have expired while the
+-- settings stayed).
+local M = { mode = 'auto', by = '', why = '', at = 0, untl = 0 }
+if S.fresh or S.cf == 1 then
   local conf = redis.call('HGETALL', K_CONF)
   for i = 1, #conf, 2 do
     local k, v = conf[i], conf[i + 1]
@@ -56,35 +85,24 @@ do
     elseif k == 'mode_at' then M.at = tonumber(v)
     elseif k == 'mode_until' then M.untl = tonumber(v) end
   end
+  local cf = (#conf > 0) and 1 or 0
+  if cf ~= S.cf then S.cf = cf; dirty.cf = true end
+  local old_slot, old_bucket_ms = slot, bucket_ms
+  window_geometry()
+  if slot ~= old_slot or bucket_ms ~= old_bucket_ms then
+    local v = redis.call('HMGET', K_STATE, 'c' .. slot, 'f' .. slot, 'w' .. slot)
+    S.sc, S.sf, S.sw = tonumber(v[1] or 0), tonumber(v[2] or 0), tonumber(v[3] or 0)
+  end
+end
+if S.fresh then
+  -- A new breaker stores where its window starts, or the next call would start it again.
+  S.head, S.nb, S.bms = idx, B, bucket_ms
+  dirty.head, dirty.nb, dirty.bms = true, true, true
 end
 
-local B = P.buckets
-local bucket_ms = math.floor(P.window_ms / B)
-local idx = math.floor(now / bucket_ms)
-local slot = idx % B
-
-local S
-do
-  local r = redis.call('HMGET', K_STATE, 'state', 'gen', 'seq', 'head', 'calls', 'fails', 'slows',
-    'nb', 'bms', 'open_until', 'opens', 'oks', 'c' .. slot, 'f' .. slot, 'w' .. slot)
-  S = {
-    state = r[1] or 'closed', gen = tonumber(r[2] or 0), seq = tonumber(r[3] or 0),
-    head = tonumber(r[4] or idx), calls = tonumber(r[5] or 0), fails = tonumber(r[6] or 0),
-    slows = tonumber(r[7] or 0), nb = tonumber(r[8] or B), bms = tonumber(r[9] or bucket_ms),
-    open_until = tonumber(r[10] or 0), opens = tonumber(r[11] or 0), oks = tonumber(r[12] or 0),
-    sc = tonumber(r[13] or 0), sf = tonumber(r[14] or 0), sw = tonumber(r[15] or 0),
-    fresh = not r[4],
-  }
-end
-
-local dirty = {}
 local function mark(...)
   for _, f in ipairs({ ... }) do dirty[f] = true end
 end
--- A breaker seen for the first time stores where its window starts, or the next call would
--- start it again.
-if S.fresh then mark('head', 'nb', 'bms') end
-local events = {}
 
 -- Empties the window: totals to zero, every bucket gone.
 local function clear_window()
@@ -188,9 +206,16 @@ local function sweep_trials()
   end
 end
 
+-- Called after an operator changed the settings key: whether it still holds anything.
+local function settings_changed()
+  S.cf = redis.call('EXISTS', K_CONF)
+  dirty.cf = true
+end
+
 local function clear_mode()
   redis.call('HDEL', K_CONF, 'mode', 'mode_by', 'mode_why', 'mode_at', 'mode_until')
   M.mode, M.by, M.why, M.at, M.untl = 'auto', '', '', 0, 0
+  settings_changed()
 end
 
 -- Back to auto. After a forced open the breaker stays open with its time up, so the next acquire
@@ -229,14 +254,20 @@ local function retry_after()
 end
 
 -- Writes what changed, publishes and records the events, and keeps the breaker's keys alive.
+-- The idle expiry is refreshed when a sixteenth of it has passed, not on every call.
 local function finish()
+  if S.fresh or now - S.ex >= idle_ttl / 16 then
+    S.ex = now
+    dirty.ex = true
+    S.refresh = true
+  end
   local args = {}
   for f in pairs(dirty) do
     args[#args + 1] = f
     args[#args + 1] = S[f]
   end
   if #args > 0 then redis.call('HSET', K_STATE, unpack(args)) end
-  redis.call('PEXPIRE', K_STATE, idle_ttl)
+  if S.refresh then redis.call('PEXPIRE', K_STATE, idle_ttl) end
   if #events > 0 then
     redis.call('LPUSH', K_HIST, unpack(events))
     redis.call('LTRIM', K_HIST, 0, history_max - 1)

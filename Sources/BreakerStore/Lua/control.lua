@@ -50,10 +50,12 @@ elseif action == 'config' then
   end
   if #set > 0 then redis.call('HSET', K_CONF, unpack(set)) end
   if #del > 0 then redis.call('HDEL', K_CONF, unpack(del)) end
+  settings_changed()
   note('config', 'set=' .. table.concat(shown, ',') .. who)
 else
   return redis.error_reply('BAD_ACTION ' .. action)
 end
 
+if action == 'force' then settings_changed() end
 finish()
 return with_events({ 'OK', S.state, M.mode, S.gen })

@@ -1,6 +1,6 @@
 --[[ report.lua: the outcome of a call made under a permit.
 KEYS, ARGV[1..17]: see common.lua.
-  ARGV[18] permit, as acquire issued it ('<gen>.<seq>')
+  ARGV[18] permit, as acquire issued it ('<gen>.<seq>.<issued ms>')
   ARGV[19] outcome: SUCCESS, FAILURE or IGNORE
   ARGV[20] latency in ms, or '' to measure from the acquire on Redis's clock
 A permit from an earlier generation never causes a transition; a permit counts once. In closed
@@ -15,11 +15,14 @@ local token, outcome, latency_arg = ARGV[18], ARGV[19], ARGV[20]
 if outcome ~= 'SUCCESS' and outcome ~= 'FAILURE' and outcome ~= 'IGNORE' then
   return redis.error_reply('BAD_OUTCOME ' .. outcome)
 end
-local pg, ps = string.match(token, '^(%d+)%.(%d+)$')
-pg, ps = tonumber(pg), tonumber(ps)
+local pg, ps, pt = string.match(token, '^(%d+)%.(%d+)%.(%d+)$')
+pg, ps, pt = tonumber(pg), tonumber(ps), tonumber(pt)
 if not pg or pg > S.gen or ps < 1 or ps > S.seq then
   return redis.error_reply('UNKNOWN_PERMIT ' .. token)
 end
+-- The issue time rides in the permit, so a report needs no lookup beyond removing the permit
+-- (which is also what makes a second report of it count nothing).
+local acquired = math.min(pt, now)
 
 local function latency(acquired)
   if latency_arg ~= '' then return tonumber(latency_arg) end
@@ -33,17 +36,16 @@ expire_mode()
 if machine_runs() then sweep_trials() end
 
 local effect
-local trial = nil
+local trial = false
 if pg == S.gen and S.state == 'half_open' then
-  trial = redis.call('ZSCORE', K_TRIALS, ps)
+  trial = redis.call('ZREM', K_TRIALS, ps) == 1
 end
 
 if pg ~= S.gen then
   redis.call('ZREM', K_OUT, ps)
   effect = 'stale'
 elseif trial then
-  redis.call('ZREM', K_TRIALS, ps)
-  local ms = latency(tonumber(trial))
+  local ms = latency(acquired)
   if outcome == 'IGNORE' then
     effect = 'ignored'
   elseif outcome == 'FAILURE' then
@@ -61,9 +63,8 @@ elseif trial then
     end
   end
 else
-  local acquired = redis.call('ZSCORE', K_OUT, ps)
-  if acquired then redis.call('ZREM', K_OUT, ps) end
-  if not acquired or tonumber(acquired) <= now - P.permit_ttl_ms then
+  local outstanding = redis.call('ZREM', K_OUT, ps) == 1
+  if not outstanding or acquired <= now - P.permit_ttl_ms then
     -- Reported twice, or after its lease: it counts once, and a lapsed permit counts nothing.
     effect = 'expired'
   else
@@ -89,7 +90,7 @@ else
         else
           S[c], S[f], S[w] = S.sc, S.sf, S.sw
         end
-        local ms = latency(tonumber(acquired))
+        local ms = latency(acquired)
         S[c] = S[c] + 1
         S.calls = S.calls + 1
         mark(c, 'calls')

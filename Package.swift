@@ -12,10 +12,15 @@ let package = Package(
         .library(name: "BreakerCore", targets: ["BreakerCore"]),
         .library(name: "BreakerStore", targets: ["BreakerStore"]),
         .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "BreakerServer", targets: ["BreakerServer"]),
+        .executable(name: "breakerd", targets: ["breakerd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         // C: the system hiredis (Debian's libhiredis-dev). Only the Hiredis target imports it.
@@ -57,6 +62,29 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // The TCP server: connections, command dispatch, roles, pub/sub fan-out, degraded mode.
+        .target(
+            name: "BreakerServer",
+            dependencies: [
+                "BreakerCore", "BreakerStore", "Hiredis", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The executable: flags and environment -> logger -> service group.
+        .executableTarget(
+            name: "breakerd",
+            dependencies: [
+                "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Test support: a private redis-server on a free loopback port.
         .target(
             name: "RedisTestSupport",
@@ -77,6 +105,22 @@ let package = Package(
         .testTarget(
             name: "BreakerStoreTests",
             dependencies: ["BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BreakerServerTests",
+            dependencies: [
+                "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Dockerfile and docker-compose.yml, checked for what they say (no Docker engine here).
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -23,7 +23,8 @@ import Testing
     }
 
     @Test func failuresTripTheBreakerAndDeny() async throws {
-        let t = try await TestServer.start()
+        let logs = LogCapture()
+        let t = try await TestServer.start(logs: logs)
         defer { Task { await t.stop() } }
         let c = try await t.connect()
         for _ in 0..<4 {
@@ -35,6 +36,7 @@ import Testing
         let history = try #require(try await c.command("HISTORY", "db").elements)
         #expect(history.count == 1)
         #expect(history.first?.text?.hasPrefix("db closed->open gen=1 at=") == true, "\(history)")
+        #expect(logs.contains("notice transition", "breaker=db", "event=db closed->open gen=1"), "\(logs.all)")
         #expect(try await c.command("HISTORY", "db", "0") == .error("ERR the count must be a whole number from 1 to 10000, got '0'"))
     }
 
@@ -89,5 +91,16 @@ import Testing
         #expect(try await c.command("STATE") == .error("ERR wrong number of arguments for 'state' command"))
         #expect(try await c.command("FROB", "a", "b") == .error("ERR unknown command 'FROB', with args beginning with: 'a' 'b' "))
         #expect(try await c.command("ACQUIRE", "still-fine").text?.hasPrefix("PERMIT ") == true)
+    }
+
+    @Test func resetAloneIsRedisConnectionReset() async throws {
+        let t = try await TestServer.start()
+        defer { Task { await t.stop() } }
+        let c = try await t.connect()
+        _ = try await c.command("HELLO", "3", "SETNAME", "n1")
+        _ = try await c.command("SUBSCRIBE", "breakers")
+        #expect(try await c.command("RESET") == .simpleString("RESET"))
+        #expect(try await c.command("CLIENT", "GETNAME") == .bulk(nil as String?))
+        #expect(try await c.command("HELLO").elements?[5] == .integer(2))
     }
 }

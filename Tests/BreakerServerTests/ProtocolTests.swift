@@ -39,6 +39,18 @@ import Testing
         #expect(try await c.read() == .bulk("abc"))
     }
 
+    @Test func everythingSentBeforeEOFIsAnswered() async throws {
+        let t = try await TestServer.start()
+        defer { Task { await t.stop() } }
+        let c = try await t.connect()
+        try await c.send("PING\nACQUIRE eof\nSTATE eof\n")
+        try await c.finishSending()
+        #expect(try await c.read() == .simpleString("PONG"))
+        #expect(try await c.read().text?.hasPrefix("PERMIT ") == true)
+        #expect(try await c.read().text?.hasPrefix("eof closed ") == true)
+        #expect(try await c.isClosedByServer())
+    }
+
     @Test(arguments: [
         ("PING \"unbalanced\n", "ERR Protocol error: unbalanced quotes in request"),
         ("*1\r\n$10\r\nPING\r\n*1\r\n$4\r\nPING\r\n", "ERR Protocol error: bulk data not terminated by CRLF"),
@@ -86,7 +98,8 @@ import Testing
     }
 
     @Test func theConnectionOverTheLimitIsRefused() async throws {
-        let t = try await TestServer.start { $0.maxClients = 2 }
+        let logs = LogCapture()
+        let t = try await TestServer.start(logs: logs) { $0.maxClients = 2 }
         defer { Task { await t.stop() } }
         let one = try await t.connect()
         let two = try await t.connect()
@@ -96,6 +109,19 @@ import Testing
         #expect(try await three.read() == .error("ERR max number of clients reached"))
         #expect(try await three.isClosedByServer())
         #expect(try await one.command("PING") == .simpleString("PONG"))
+        #expect(logs.contains("warning refused a connection", "max=2"), "\(logs.all)")
+        #expect(try await one.command("INFO").text?.contains("rejected_connections:1\r\n") == true)
+    }
+
+    @Test func aFrameLargerThanTheInputBufferIsAProtocolError() async throws {
+        let t = try await TestServer.start { $0.maxInputBufferBytes = 256 * 1024 }
+        defer { Task { await t.stop() } }
+        let big = try await t.connect()
+        let chunk = String(repeating: "b", count: 200_000)
+        try await big.send("*3\r\n$4\r\nPING\r\n$200000\r\n\(chunk)\r\n$200000\r\n\(chunk)\r\n")
+        let reply = try await big.read()
+        #expect(reply.text?.hasPrefix("ERR Protocol error: request larger than") == true, "\(reply)")
+        #expect(try await big.isClosedByServer())
     }
 
     @Test func aClientThatNeverReadsIsBounded() async throws {

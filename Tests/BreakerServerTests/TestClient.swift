@@ -16,10 +16,14 @@ final class TestClient: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    static func connect(port: Int, timeoutSeconds: Int = 5) async throws -> TestClient {
+    /// `receiveBufferBytes` shrinks the kernel's receive buffer, to play a slow reader.
+    static func connect(port: Int, timeoutSeconds: Int = 15, receiveBufferBytes: Int32? = nil) async throws -> TestClient {
         try await offPool {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw TestRedisError("socket() failed") }
+            if var size = receiveBufferBytes {
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -69,6 +73,11 @@ final class TestClient: @unchecked Sendable {
         var s = "*\(arguments.count)\r\n"
         for a in arguments { s += "$\(a.utf8.count)\r\n\(a)\r\n" }
         return s
+    }
+
+    /// Closes the sending half, as `printf ... | nc -N` does after its input.
+    func finishSending() async throws {
+        try await offPool { _ = shutdown(self.fd, Int32(SHUT_WR)) }
     }
 
     /// Reads the next reply; throws when none arrives within the socket timeout or the peer closed.

@@ -30,10 +30,11 @@ struct TestServer {
         endpoint: RedisEndpoint = TestRedis.endpoint,
         policy: BreakerPolicy = fastPolicy,
         deadlineMs: Int = 500,
+        logs: LogCapture? = nil,
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
-        var logger = Logger(label: "breakerd-test")
-        logger.logLevel = .critical
+        var logger = logs?.logger ?? Logger(label: "breakerd-test")
+        if logs == nil { logger.logLevel = .critical }
         let health = StoreHealth(logger: logger)
         let client = RedisClient(
             configuration: .init(endpoint: endpoint, deadlineMs: deadlineMs, reconnectMaxMs: 200, onStateChange: health.observer))

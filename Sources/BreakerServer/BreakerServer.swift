@@ -1,0 +1,177 @@
+import BreakerStore
+import Logging
+import NIOCore
+import NIOPosix
+import RESP
+import ServiceLifecycle
+import Synchronization
+
+/// breakerd's TCP server: speaks RESP to replicas and operators and answers from the store.
+///
+/// A swift-service-lifecycle `Service`: `run()` serves until graceful shutdown, then stops accepting,
+/// lets every connection finish the requests it already sent, and returns. Tests may instead call
+/// `start()` and `shutdown()` themselves.
+public final class BreakerServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    public let store: BreakerStore
+    public let health: StoreHealth
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let stats = ServerStats()
+    private let fanout: EventFanout
+    private let subscriber: RedisEventSubscriber
+    private let dispatcher: CommandDispatcher
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+    private let connections = ConnectionRegistry()
+    private let refresher = Mutex<Task<Void, Never>?>(nil)
+
+    /// `health` should also be the store's Redis client `onStateChange` observer, so INFO and the
+    /// log follow connection losses as well as failed calls.
+    public init(
+        configuration: ServerConfiguration,
+        store: BreakerStore,
+        health: StoreHealth? = nil,
+        logger: Logger = Logger(label: "breakerd"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.health = health ?? StoreHealth(logger: logger)
+        self.logger = logger
+        self.group = eventLoopGroup
+        // The fan-out and the subscriber refer to each other; a box breaks the knot at init.
+        let box = FanoutBox()
+        let subscriber = RedisEventSubscriber(
+            endpoint: store.client.configuration.endpoint, channel: store.configuration.eventsChannel, logger: logger
+        ) { event in box.fanout?.publish(event) }
+        self.subscriber = subscriber
+        let fanout = EventFanout(startSource: { subscriber.start() }, sourceIsLive: { subscriber.isLive })
+        box.set(fanout)
+        self.fanout = fanout
+        self.dispatcher = CommandDispatcher(
+            store: store, configuration: configuration, health: self.health, stats: stats, fanout: fanout, logger: logger)
+    }
+
+    /// The port the server listens on (the kernel's choice when configured with 0); 0 before `start()`.
+    public var port: Int { stats.port.load(ordering: .relaxed) }
+
+    /// Binds and starts accepting; returns once the port is open.
+    public func start() async throws {
+        let stats = self.stats
+        let configuration = self.configuration
+        let logger = self.logger
+        let dispatcher = self.dispatcher
+        let connections = self.connections
+        let authenticator = Authenticator(password: configuration.password, adminPassword: configuration.adminPassword)
+
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                let peer = Self.describe(channel.remoteAddress)
+                let count = stats.connectedClients.add(1, ordering: .relaxed).newValue
+                if count > configuration.maxClients {
+                    stats.connectedClients.subtract(1, ordering: .relaxed)
+                    stats.rejectedConnections.add(1, ordering: .relaxed)
+                    logger.warning("refused a connection: max number of clients reached", metadata: ["peer": "\(peer)", "max": "\(configuration.maxClients)"])
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RejectionHandler(message: "ERR max number of clients reached"))
+                    }
+                }
+                let id = stats.nextConnectionID()
+                connections.add(id, channel)
+                channel.closeFuture.whenComplete { _ in
+                    stats.connectedClients.subtract(1, ordering: .relaxed)
+                    connections.remove(id)
+                }
+                let session = ConnectionSession(id: id, peer: peer, role: authenticator.initialRole)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(
+                            RESPRequestDecoder(limits: configuration.limits),
+                            maximumBufferSize: configuration.maxInputBufferBytes))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(dispatcher: dispatcher, session: session, logger: logger))
+                }
+            }
+
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        serverChannel.withLock { $0 = channel }
+        stats.port.store(channel.localAddress?.port ?? configuration.port, ordering: .relaxed)
+        logger.notice(
+            "listening",
+            metadata: [
+                "address": "\(configuration.host):\(port)", "key_prefix": "\(store.configuration.keyPrefix)",
+                "degraded": "\(configuration.degradedPolicy.rawValue)",
+            ])
+        if !Self.isLoopback(configuration.host) && !configuration.hasSecrets {
+            logger.warning(
+                "listening on a non-loopback address without secrets: anyone who can reach it may force or reset breakers",
+                metadata: ["address": "\(configuration.host)"])
+        }
+        startRefreshingDefaults()
+    }
+
+    /// Stops accepting, lets every connection answer what it already sent (up to `grace`), closes
+    /// the rest, and stops the event subscription. The store's Redis client is the caller's to close.
+    public func shutdown(grace: Duration = .seconds(5)) async {
+        let channel = serverChannel.withLock { c -> (any Channel)? in
+            defer { c = nil }
+            return c
+        }
+        try? await channel?.close()
+        refresher.withLock { $0?.cancel() }
+        for c in connections.all {
+            c.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: grace)
+        while clock.now < deadline && !connections.isEmpty {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for c in connections.all { try? await c.close() }
+        subscriber.stop()
+        logger.notice("stopped listening")
+    }
+
+    public func run() async throws {
+        try await start()
+        // Returns on graceful shutdown (SIGTERM/SIGINT through the ServiceGroup), throws on cancellation.
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    private func startRefreshingDefaults() {
+        let store = self.store
+        let interval = max(50, store.configuration.defaultsRefreshMs)
+        let task = Task {
+            while !Task.isCancelled {
+                try? await store.refreshDefaults()
+                try? await Task.sleep(for: .milliseconds(interval))
+            }
+        }
+        refresher.withLock { $0 = task }
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        if let ip = address.ipAddress, let port = address.port {
+            return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        }
+        return address.pathname ?? "\(address)"
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+}
+
+/// Lets the fan-out's publish closure be made before the fan-out exists.
+private final class FanoutBox: Sendable {
+    private let value = Mutex<EventFanout?>(nil)
+    var fanout: EventFanout? { value.withLock { $0 } }
+    func set(_ f: EventFanout) { value.withLock { $0 = f } }
+}

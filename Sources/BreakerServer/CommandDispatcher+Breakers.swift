@@ -1,0 +1,280 @@
+import BreakerCore
+import BreakerStore
+import RESP
+
+/// The breaker commands, and what ACQUIRE and REPORT do while the store is unavailable.
+extension CommandDispatcher {
+    func acquire(_ args: [String]) async -> CommandResult {
+        guard args.count == 1 else { return Self.wrongArity("acquire") }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        do {
+            let result = try await store.acquire(name)
+            storeAnswered()
+            logEvents(result.events)
+            return CommandResult(.simpleString(BreakerLines.acquire(result.decision)))
+        } catch where error.code == .unavailable {
+            storeUnavailable(error)
+            return CommandResult(.simpleString(BreakerLines.acquire(degradedAcquire(name), degraded: true)))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    /// The answer of the configured degraded policy. `local` uses the fleet default policy as this
+    /// process last read it: a breaker's own overrides live in the Redis that cannot be read now.
+    private func degradedAcquire(_ name: BreakerName) -> AcquireDecision {
+        switch configuration.degradedPolicy {
+        case .local:
+            return local.acquire(name.value, policy: store.defaultPolicy())
+        case .allow:
+            return .permit(permit: LocalBreakers.permitPrefix + "allow", state: .closed)
+        case .deny:
+            return .deny(state: .open, retryAfterMs: 1000)
+        }
+    }
+
+    func report(_ args: [String]) async -> CommandResult {
+        guard args.count == 3 || args.count == 5 else { return Self.wrongArity("report") }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        let permit = args[1]
+        guard let outcome = Outcome(rawValue: args[2].uppercased()) else {
+            return .error("ERR unknown outcome '\(args[2].prefix(64))': expected SUCCESS, FAILURE or IGNORE")
+        }
+        var latency: Int?
+        if args.count == 5 {
+            guard args[3].uppercased() == "LATENCY" else {
+                return .error("ERR syntax error: expected LATENCY <ms> after the outcome, got '\(args[3].prefix(64))'")
+            }
+            guard let ms = Int(args[4]), ms >= 0 else {
+                return .error("ERR LATENCY must be a whole number of milliseconds >= 0, got '\(args[4].prefix(64))'")
+            }
+            latency = ms
+        }
+        guard !permit.isEmpty, permit.utf8.count <= 64, permit.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            return .error("ERR unknown permit '\(permit.prefix(64))' for breaker '\(name)'")
+        }
+        if LocalBreakers.isLocalPermit(permit) {
+            // A permit of a degraded answer: its outcome feeds this process's own breaker, even if
+            // the store is back by now, since the shared state never issued it.
+            let (state, effect) = local.report(name.value, permit: permit, outcome: outcome, latencyMs: latency)
+            guard effect != nil else { return .error("ERR unknown permit '\(permit)' for breaker '\(name)'") }
+            return CommandResult(.simpleString("OK \(state.rawValue) degraded"))
+        }
+        do {
+            let result = try await store.report(name, permit: permit, outcome: outcome, latencyMs: latency)
+            storeAnswered()
+            logEvents(result.events)
+            return CommandResult(.simpleString("OK \(result.state.rawValue)"))
+        } catch where error.code == .unavailable {
+            // The outcome of a shared permit cannot reach the shared window and is dropped: counting
+            // it locally would mix two windows, and replaying it later would count it in a window
+            // it no longer belongs to.
+            storeUnavailable(error)
+            return CommandResult(.simpleString("OK \(local.state(name.value).rawValue) degraded"))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    func state(_ args: [String]) async -> CommandResult {
+        guard args.count == 1 else { return Self.wrongArity("state") }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        do {
+            let snapshot = try await store.state(name)
+            storeAnswered()
+            return CommandResult(.simpleString(BreakerLines.state(snapshot)))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    func list(_ args: [String]) async -> CommandResult {
+        guard args.count <= 1 else { return Self.wrongArity("list") }
+        let glob = args.first ?? "*"
+        guard !glob.isEmpty, glob.utf8.count <= 256, !glob.contains("{"), !glob.contains("}") else {
+            return .error("ERR the pattern must be 1 to 256 bytes without { or }")
+        }
+        do {
+            let names = try await store.list(glob: glob).compactMap { try? BreakerName($0) }
+            let snapshots = try await snapshots(of: names)
+            storeAnswered()
+            return CommandResult(.array(snapshots.map { .simpleString(BreakerLines.state($0)) }))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    /// Reads the breakers' states concurrently (the Redis client pipelines them) and keeps their order.
+    private func snapshots(of names: [BreakerName]) async throws(StoreError) -> [BreakerSnapshot] {
+        let store = self.store
+        let results = await withTaskGroup(of: (Int, Result<BreakerSnapshot, StoreError>).self) { group in
+            for (i, name) in names.enumerated() {
+                group.addTask {
+                    do throws(StoreError) {
+                        return (i, .success(try await store.state(name)))
+                    } catch {
+                        return (i, .failure(error))
+                    }
+                }
+            }
+            var all = [Result<BreakerSnapshot, StoreError>?](repeating: nil, count: names.count)
+            for await (i, r) in group { all[i] = r }
+            return all
+        }
+        var snapshots: [BreakerSnapshot] = []
+        for case let r? in results {
+            switch r {
+            case .success(let s): snapshots.append(s)
+            case .failure(let e): throw e
+            }
+        }
+        return snapshots
+    }
+
+    func history(_ args: [String]) async -> CommandResult {
+        guard args.count == 1 || args.count == 2 else { return Self.wrongArity("history") }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        var count = 20
+        if args.count == 2 {
+            guard let n = Int(args[1]), (1...10_000).contains(n) else {
+                return .error("ERR the count must be a whole number from 1 to 10000, got '\(args[1].prefix(64))'")
+            }
+            count = n
+        }
+        do {
+            let lines = try await store.history(name, count: count)
+            storeAnswered()
+            return CommandResult(.array(lines.map { .simpleString($0) }))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    func config(_ args: [String], session: ConnectionSession) async -> CommandResult {
+        guard let sub = args.first?.uppercased() else { return Self.wrongArity("config") }
+        switch sub {
+        case "GET":
+            guard args.count == 2 else { return Self.wrongArity("config|get") }
+            do {
+                let policy: BreakerPolicy
+                if args[1] == "default" {
+                    try await store.refreshDefaults()
+                    policy = store.defaultPolicy()
+                } else {
+                    let name: BreakerName
+                    do { name = try BreakerName(args[1]) } catch { return .error("ERR \(error)") }
+                    policy = try await store.policy(name)
+                }
+                storeAnswered()
+                return CommandResult(.simpleString(BreakerLines.policy(policy)))
+            } catch {
+                return storeError(error)
+            }
+        case "SET":
+            guard args.count >= 4, args.count % 2 == 0 else {
+                return .error("ERR CONFIG SET needs a breaker (or default) and key value pairs")
+            }
+            let pairs = stride(from: 2, to: args.count, by: 2).map { (key: args[$0].lowercased(), value: args[$0 + 1]) }
+            do {
+                if args[1] == "default" {
+                    try await store.setDefaultPolicy(pairs)
+                    logger.notice("default policy set", metadata: ["by": "\(session.actor)", "pairs": "\(pairs.map { "\($0.key)=\($0.value)" })"])
+                } else {
+                    let name: BreakerName
+                    do { name = try BreakerName(args[1]) } catch { return .error("ERR \(error)") }
+                    let result = try await store.setPolicy(name, pairs, actor: session.actor)
+                    logEvents(result.events)
+                }
+                storeAnswered()
+                return .ok()
+            } catch {
+                return storeError(error)
+            }
+        default:
+            return .error("ERR unknown subcommand '\(args[0].prefix(64))'. Try CONFIG GET or CONFIG SET.")
+        }
+    }
+
+    func force(_ args: [String], session: ConnectionSession) async -> CommandResult {
+        guard args.count >= 2 else { return Self.wrongArity("force") }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        let mode: BreakerMode
+        switch args[1].uppercased() {
+        case "OPEN": mode = .forcedOpen
+        case "CLOSED": mode = .forcedClosed
+        case "METRICS_ONLY": mode = .metricsOnly
+        case "AUTO": mode = .auto
+        default: return .error("ERR unknown mode '\(args[1].prefix(64))': expected OPEN, CLOSED, METRICS_ONLY or AUTO")
+        }
+        var ttl: Int?
+        var reason = ""
+        var i = 2
+        while i < args.count {
+            switch args[i].uppercased() {
+            case "TTL" where i + 1 < args.count:
+                guard let ms = Int(args[i + 1]), ms > 0 else {
+                    return .error("ERR TTL must be a whole number of milliseconds > 0, got '\(args[i + 1].prefix(64))'")
+                }
+                ttl = ms
+                i += 2
+            case "REASON" where i + 1 < args.count:
+                // The reason is the rest of the line, so an operator can type it without quotes.
+                reason = args[(i + 1)...].joined(separator: " ")
+                i = args.count
+            default:
+                return .error("ERR syntax error at '\(args[i].prefix(64))': expected TTL <ms> or REASON <text>")
+            }
+        }
+        do {
+            let result = try await store.force(name, mode: mode, ttlMs: ttl, actor: session.actor, reason: reason)
+            storeAnswered()
+            logEvents(result.events)
+            return CommandResult(.simpleString("OK \(result.state.rawValue) mode=\(result.mode.rawValue)"))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    func reset(_ args: [String], session: ConnectionSession) async -> CommandResult {
+        guard args.count == 1 else { return Self.wrongArity("reset") }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        do {
+            let result = try await store.reset(name, actor: session.actor)
+            storeAnswered()
+            logEvents(result.events)
+            return CommandResult(.simpleString("OK \(result.state.rawValue)"))
+        } catch {
+            return storeError(error)
+        }
+    }
+
+    // MARK: Store outcomes
+
+    func storeAnswered() {
+        if !health.isUp { health.record(up: true, detail: "answering") }
+    }
+
+    func storeUnavailable(_ error: StoreError) {
+        health.record(up: false, detail: error.message)
+    }
+
+    /// The reply for a store failure; the connection goes on.
+    func storeError(_ error: StoreError) -> CommandResult {
+        switch error.code {
+        case .unavailable:
+            storeUnavailable(error)
+            return .error("ERR store unavailable: \(error.message)")
+        case .unknownPermit, .invalidPolicy, .invalidArgument:
+            return .error("ERR \(error.message)")
+        case .redis:
+            logger.error("store error", metadata: ["error": "\(error.message)"])
+            return .error("ERR store error: \(error.message)")
+        }
+    }
+}

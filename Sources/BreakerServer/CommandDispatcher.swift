@@ -1,0 +1,153 @@
+import BreakerCore
+import BreakerStore
+import Logging
+import RESP
+
+/// Turns one request into its replies: checks the connection may run it, then runs it against the
+/// store (or answers it itself: the handshake, pub/sub bookkeeping, degraded mode).
+///
+/// Commands of one connection are executed one at a time, in order, by `ConnectionHandler`; the
+/// session goes in and comes out changed (HELLO, AUTH, SUBSCRIBE...).
+final class CommandDispatcher: Sendable {
+    /// Who may run a command.
+    enum Access {
+        /// Anyone, before AUTH too.
+        case open
+        /// Reads and connection housekeeping: the `default` user.
+        case read
+        /// ACQUIRE and REPORT: the `default` user.
+        case replica
+        /// Changes to breakers: the `admin` user.
+        case admin
+    }
+
+    let store: BreakerStore
+    let configuration: ServerConfiguration
+    let authenticator: Authenticator
+    let health: StoreHealth
+    let local: LocalBreakers
+    let stats: ServerStats
+    let fanout: EventFanout
+    let logger: Logger
+
+    init(
+        store: BreakerStore, configuration: ServerConfiguration, health: StoreHealth, stats: ServerStats,
+        fanout: EventFanout, logger: Logger
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.authenticator = Authenticator(password: configuration.password, adminPassword: configuration.adminPassword)
+        self.health = health
+        self.local = LocalBreakers(capacity: configuration.maxLocalBreakers, logger: logger)
+        self.stats = stats
+        self.fanout = fanout
+        self.logger = logger
+    }
+
+    /// Commands a RESP2 connection may run while subscribed, as Redis allows.
+    private static let subscribedCommands: Set<String> = [
+        "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT", "RESET",
+    ]
+
+    func execute(_ request: RESPRequest, session: inout ConnectionSession) async -> CommandResult {
+        let name = request.name
+        let args = (1..<max(1, request.arguments.count)).compactMap { request.string(at: $0) }
+
+        if session.isSubscribed && session.version == .resp2
+            && (!Self.subscribedCommands.contains(name) || (name == "RESET" && !args.isEmpty))
+        {
+            return .error(
+                "ERR Can't execute '\(name.lowercased())': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            )
+        }
+        guard let access = Self.access(name, args) else {
+            return .error(Self.unknownCommand(request))
+        }
+        if let refusal = refuse(access, name: name, args: args, role: session.role) {
+            return refusal
+        }
+
+        switch name {
+        // The handshake and connection housekeeping.
+        case "PING": return ping(args, session: session)
+        case "HELLO": return hello(args, session: &session)
+        case "AUTH": return auth(args, session: &session)
+        case "CLIENT": return client(args, session: &session)
+        case "SELECT": return select(args)
+        case "INFO": return info()
+        case "COMMAND": return command(args)
+        case "QUIT": return CommandResult(.simpleString("OK"), close: true)
+        // Pub/sub.
+        case "SUBSCRIBE": return await subscribe(args, session: &session)
+        case "UNSUBSCRIBE": return unsubscribe(args, session: &session)
+        case "PSUBSCRIBE": return .error("ERR PSUBSCRIBE is not supported: SUBSCRIBE breakers carries every event")
+        case "PUNSUBSCRIBE":
+            return CommandResult(.push([.bulk("punsubscribe"), .null, .integer(Int64(session.channels.count))]))
+        // Breakers.
+        case "ACQUIRE": return await acquire(args)
+        case "REPORT": return await report(args)
+        case "STATE": return await state(args)
+        case "LIST": return await list(args)
+        case "HISTORY": return await history(args)
+        case "CONFIG": return await config(args, session: session)
+        case "FORCE": return await force(args, session: session)
+        case "RESET" where args.isEmpty: return resetConnection(session: &session)
+        case "RESET": return await reset(args, session: session)
+        default: return .error(Self.unknownCommand(request))
+        }
+    }
+
+    /// Who may run `name` with `args`; nil for a command breakerd does not know.
+    private static func access(_ name: String, _ args: [String]) -> Access? {
+        switch name {
+        case "PING", "HELLO", "AUTH", "QUIT": return .open
+        case "CLIENT", "SELECT", "INFO", "COMMAND", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE",
+            "STATE", "LIST", "HISTORY":
+            return .read
+        case "ACQUIRE", "REPORT": return .replica
+        case "CONFIG": return args.first?.uppercased() == "SET" ? .admin : .read
+        // RESET alone is Redis's connection reset; RESET <breaker> is an operator's.
+        case "RESET": return args.isEmpty ? .open : .admin
+        case "FORCE": return .admin
+        default: return nil
+        }
+    }
+
+    /// The refusal for a role that may not run the command, with Redis's codes so clients raise
+    /// their usual authentication and permission errors.
+    private func refuse(_ access: Access, name: String, args: [String], role: AccessRole) -> CommandResult? {
+        switch (access, role) {
+        case (.open, _), (_, .admin), (.read, .replica), (.replica, .replica):
+            return nil
+        case (_, .none):
+            return .error("NOAUTH Authentication required.")
+        case (.admin, .replica):
+            var command = name.lowercased()
+            if name == "CONFIG" { command += "|set" }
+            return .error("NOPERM User \(role.user) has no permissions to run the '\(command)' command")
+        }
+    }
+
+    /// Redis's own text, which ioredis reads to detect a server without HELLO.
+    static func unknownCommand(_ request: RESPRequest) -> String {
+        let name = String((request.string(at: 0) ?? "").prefix(128))
+        var args = ""
+        for i in 1..<max(1, request.arguments.count) where args.utf8.count < 128 {
+            let arg = request.string(at: i) ?? ""
+            args += "'\(arg.prefix(128 - args.utf8.count))' "
+        }
+        return "ERR unknown command '\(name)', with args beginning with: \(args)"
+    }
+
+    static func wrongArity(_ name: String) -> CommandResult {
+        .error("ERR wrong number of arguments for '\(name.lowercased())' command")
+    }
+
+    /// Logs each transition a store call made, one line each.
+    func logEvents(_ events: [String]) {
+        for event in events {
+            let breaker = event.prefix { $0 != " " }
+            logger.notice("transition", metadata: ["breaker": "\(breaker)", "event": "\(event)"])
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import Foundation
+import Synchronization
+
+/// Counters INFO reports and the connection limit reads.
+final class ServerStats: Sendable {
+    let startedAt = Date()
+    let connectedClients = Atomic<Int>(0)
+    let totalConnections = Atomic<Int>(0)
+    let rejectedConnections = Atomic<Int>(0)
+    /// The port actually bound (differs from the configured one when that is 0).
+    let port = Atomic<Int>(0)
+
+    /// The next connection id: Redis's `CLIENT ID` and HELLO's `id`.
+    func nextConnectionID() -> Int {
+        totalConnections.add(1, ordering: .relaxed).newValue
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import BreakerCore
+import BreakerServer
+import BreakerStore
+import Foundation
+import Hiredis
+import Logging
+import ServiceLifecycle
+
+/// breakerd: flags and environment -> logger -> Redis (given or embedded) -> store -> server ->
+/// service group. Everything with logic lives in BreakerServer.
+@main
+struct Breakerd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "breakerd",
+        abstract: "A fleet-wide circuit breaker: replicas ACQUIRE and REPORT over the Redis protocol; state lives in Redis.",
+        discussion: """
+            Every option can also be set by the environment variable named in its help; a flag wins over it.
+            Without --redis, breakerd starts a private redis-server on a unix socket: that state is shared
+            with nobody beyond this host.
+            """
+    )
+
+    @Option(help: "Address to listen on, HOST:PORT (env BREAKERD_LISTEN).")
+    var listen: String = env("BREAKERD_LISTEN") ?? "127.0.0.1:7420"
+
+    @Option(help: "Shared Redis: redis://[user:password@]host:port[/db] or unix:///path (env BREAKERD_REDIS). Default: a private redis-server.")
+    var redis: String?
+
+    @Option(help: "Password of the default user: ACQUIRE, REPORT and reads (env BREAKERD_PASSWORD). Default: none.")
+    var password: String?
+
+    @Option(help: "Password of the admin user: also CONFIG SET, FORCE, RESET (env BREAKERD_ADMIN_PASSWORD). Default: none.")
+    var adminPassword: String?
+
+    @Option(help: "Deadline of every Redis call in ms; past it ACQUIRE answers by --degraded (env BREAKERD_STORE_DEADLINE_MS).")
+    var storeDeadlineMs: Int = env("BREAKERD_STORE_DEADLINE_MS").flatMap { Int($0) } ?? 50
+
+    @Option(help: "How ACQUIRE answers while Redis cannot: local, allow or deny (env BREAKERD_DEGRADED).")
+    var degraded: String = env("BREAKERD_DEGRADED") ?? "local"
+
+    @Option(help: "Prefix of every Redis key; deployments sharing a Redis use different ones (env BREAKERD_KEY_PREFIX).")
+    var keyPrefix: String = env("BREAKERD_KEY_PREFIX") ?? "breakerd"
+
+    @Option(
+        name: .customLong("policy"),
+        help: "Default policy key=value, repeatable, e.g. --policy window_ms=30000 (env BREAKERD_POLICY, space-separated pairs)."
+    )
+    var policies: [String] = []
+
+    @Option(help: "Most client connections served at once (env BREAKERD_MAX_CLIENTS).")
+    var maxClients: Int = env("BREAKERD_MAX_CLIENTS").flatMap { Int($0) } ?? 10_000
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env BREAKERD_LOG_LEVEL).")
+    var logLevel: String = env("BREAKERD_LOG_LEVEL") ?? "info"
+
+    func run() async throws {
+        guard let address = ListenAddress(listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
+        guard let degradedPolicy = DegradedPolicy(rawValue: degraded) else {
+            throw ValidationError("--degraded must be local, allow or deny, got '\(degraded)'")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        if let problem = BreakerKeys.validatePrefix(keyPrefix) { throw ValidationError("--key-prefix: \(problem)") }
+        var policy = BreakerPolicy()
+        let pairs = policies.isEmpty ? (Self.env("BREAKERD_POLICY") ?? "").split(separator: " ").map(String.init) : policies
+        for pair in pairs {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw ValidationError("--policy must be key=value, got '\(pair)'") }
+            do { try policy.set(kv[0], to: kv[1]) } catch { throw ValidationError("--policy \(error)") }
+        }
+        do { try policy.validate() } catch { throw ValidationError("--policy \(error)") }
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "breakerd")
+
+        var embedded: EmbeddedRedis?
+        let endpoint: RedisEndpoint
+        if let url = redis ?? Self.env("BREAKERD_REDIS") {
+            endpoint = try RedisEndpoint(url: url)
+        } else {
+            let server = try EmbeddedRedis()
+            embedded = server
+            endpoint = server.endpoint
+            logger.warning(
+                "no --redis given: started a private redis-server; this state is shared with nobody beyond this host",
+                metadata: ["socket": "\(server.socketPath)"])
+        }
+
+        let health = StoreHealth(logger: logger)
+        let client = RedisClient(
+            configuration: .init(endpoint: endpoint, deadlineMs: storeDeadlineMs, onStateChange: health.observer))
+        let store = BreakerStore(
+            client: client, configuration: StoreConfiguration(keyPrefix: keyPrefix, defaultPolicy: policy), logger: logger)
+        let server = BreakerServer(
+            configuration: ServerConfiguration(
+                host: address.host, port: address.port,
+                password: password ?? Self.env("BREAKERD_PASSWORD"),
+                adminPassword: adminPassword ?? Self.env("BREAKERD_ADMIN_PASSWORD"),
+                maxClients: maxClients, degradedPolicy: degradedPolicy),
+            store: store, health: health, logger: logger)
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("stopped by an error", metadata: ["error": "\(error)"])
+            client.shutdown()
+            embedded?.stop()
+            throw ExitCode.failure
+        }
+        client.shutdown()
+        embedded?.stop()
+        logger.notice("bye")
+    }
+
+    static func env(_ name: String) -> String? {
+        guard let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else { return nil }
+        return v
+    }
+}
+
+private func env(_ name: String) -> String? { Breakerd.env(name) }

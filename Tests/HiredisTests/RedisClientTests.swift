@@ -38,6 +38,8 @@ import Testing
             try c.write(["DEBUG", "SLEEP", "5"])
             return RedisConnectionBox(c)
         }
+        // Give Redis time to read the DEBUG SLEEP before the PINGs, or it may answer them first.
+        try await Task.sleep(for: .milliseconds(200))
         let started = ContinuousClock.now
         let kinds = try await withThrowingTaskGroup(of: RedisError.Kind?.self) { group in
             for _ in 0..<20 {

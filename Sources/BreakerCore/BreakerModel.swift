@@ -16,8 +16,11 @@ public struct BreakerModel: Sendable {
     /// Permit sequence -> acquire time, for permits of the current generation.
     private var outstanding: [Int: Int] = [:]
     private var trials: [Int: Int] = [:]
-    /// Every transition made, as (from, to, reason).
-    public private(set) var transitions: [(from: BreakerState, to: BreakerState, reason: String)] = []
+    public typealias Transition = (from: BreakerState, to: BreakerState, reason: String)
+    /// Transitions made since the last `drainTransitions()`, oldest first.
+    private var pending: [Transition] = []
+    /// Every state the model has moved to, ever (for tests that check coverage).
+    public private(set) var reachedStates: Set<BreakerState> = []
 
     public init(policy: BreakerPolicy) {
         self.policy = policy
@@ -148,8 +151,16 @@ public struct BreakerModel: Sendable {
         transition(to: .closed, reason: reason)
     }
 
+    /// Returns the transitions made since the last call and forgets them, so a long-lived model
+    /// keeps no growing log.
+    public mutating func drainTransitions() -> [Transition] {
+        defer { pending.removeAll(keepingCapacity: true) }
+        return pending
+    }
+
     private mutating func transition(to: BreakerState, reason: String) {
-        transitions.append((state, to, reason))
+        if pending.count < 64 { pending.append((state, to, reason)) }
+        reachedStates.insert(to)
         state = to
         generation += 1
         // Permits of an earlier generation are stale: their reports count nothing.

@@ -27,7 +27,7 @@ final class LocalBreakers: Sendable {
 
     /// Logs the transitions a local breaker made (they reach no history and no subscriber: those
     /// live in the Redis that is unreachable).
-    private func log(_ name: String, _ transitions: ArraySlice<(from: BreakerState, to: BreakerState, reason: String)>) {
+    private func log(_ name: String, _ transitions: [BreakerModel.Transition]) {
         for t in transitions {
             logger.notice(
                 "transition",
@@ -43,10 +43,10 @@ final class LocalBreakers: Sendable {
             if entries[name] == nil { evictIfFull(&entries) }
             var entry = entries[name] ?? Entry(model: BreakerModel(policy: policy), lastUsed: now)
             entry.lastUsed = now
-            let before = entry.model.transitions.count
             let decision = entry.model.acquire(now: now)
+            let made = entry.model.drainTransitions()
             entries[name] = entry
-            return (decision, entry.model.transitions[before...])
+            return (decision, made)
         }
         log(name, made)
         switch decision {
@@ -61,13 +61,13 @@ final class LocalBreakers: Sendable {
         -> (state: BreakerState, effect: ReportEffect?)
     {
         let (state, effect, made) = entries.withLock { entries in
-            guard var entry = entries[name] else { return (BreakerState.closed, ReportEffect?.some(.notCounted), ArraySlice<(from: BreakerState, to: BreakerState, reason: String)>()) }
-            let before = entry.model.transitions.count
+            guard var entry = entries[name] else { return (BreakerState.closed, ReportEffect?.some(.notCounted), [BreakerModel.Transition]()) }
             let effect = entry.model.report(
                 permit: String(permit.dropFirst(Self.permitPrefix.count)), outcome: outcome, latencyMs: latencyMs, now: now)
+            let made = entry.model.drainTransitions()
             entry.lastUsed = now
             entries[name] = entry
-            return (entry.model.state, effect, entry.model.transitions[before...])
+            return (entry.model.state, effect, made)
         }
         log(name, made)
         return (state, effect)

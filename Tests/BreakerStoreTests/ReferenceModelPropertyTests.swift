@@ -76,7 +76,7 @@ import Testing
             }
         }
         // Every run should reach the interesting states; otherwise the policy space needs widening.
-        let reached = Set(model.transitions.map(\.to))
+        let reached = model.reachedStates
         #expect(reached.contains(.open), "no trip in 400 steps: \(context)")
     }
 }

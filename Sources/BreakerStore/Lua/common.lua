@@ -123,23 +123,32 @@ local function clear_window()
   mark('calls', 'fails', 'slows', 'head', 'nb', 'bms')
 end
 
--- Drops the buckets that fell out of the window since the last report. Touches at most B buckets,
--- and only when time has moved into a new bucket, so a report never sums the whole window.
-local function advance_window()
-  if S.nb ~= B or S.bms ~= bucket_ms then clear_window(); return end
-  if idx <= S.head then return end
-  if S.calls == 0 or idx - S.head >= B then clear_window(); return end
+-- The buckets that fell out of the window since the last report (those after the stored head, up
+-- to now): their field names and what they held. At most B buckets, and only once time has moved
+-- into a new bucket, so no call sums the whole window.
+local function fallen_buckets()
   local names = {}
   for i = S.head + 1, idx do
     local s = i % B
     names[#names + 1] = 'c' .. s; names[#names + 1] = 'f' .. s; names[#names + 1] = 'w' .. s
   end
   local v = redis.call('HMGET', K_STATE, unpack(names))
+  local c, f, w = 0, 0, 0
   for j = 1, #names, 3 do
-    S.calls = S.calls - tonumber(v[j] or 0)
-    S.fails = S.fails - tonumber(v[j + 1] or 0)
-    S.slows = S.slows - tonumber(v[j + 2] or 0)
+    c = c + tonumber(v[j] or 0)
+    f = f + tonumber(v[j + 1] or 0)
+    w = w + tonumber(v[j + 2] or 0)
   end
+  return names, c, f, w
+end
+
+-- Drops the buckets that fell out of the window since the last report.
+local function advance_window()
+  if S.nb ~= B or S.bms ~= bucket_ms then clear_window(); return end
+  if idx <= S.head then return end
+  if S.calls == 0 or idx - S.head >= B then clear_window(); return end
+  local names, c, f, w = fallen_buckets()
+  S.calls, S.fails, S.slows = S.calls - c, S.fails - f, S.slows - w
   redis.call('HDEL', K_STATE, unpack(names))
   -- The current bucket was among those dropped: it starts empty.
   S.sc, S.sf, S.sw = 0, 0, 0

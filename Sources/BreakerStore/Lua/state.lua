@@ -19,17 +19,8 @@ local calls, fails, slows = S.calls, S.fails, S.slows
 if S.nb ~= B or S.bms ~= bucket_ms or idx - S.head >= B then
   calls, fails, slows = 0, 0, 0
 elseif idx > S.head and calls > 0 then
-  local names = {}
-  for i = S.head + 1, idx do
-    local s = i % B
-    names[#names + 1] = 'c' .. s; names[#names + 1] = 'f' .. s; names[#names + 1] = 'w' .. s
-  end
-  local v = redis.call('HMGET', K_STATE, unpack(names))
-  for j = 1, #names, 3 do
-    calls = calls - tonumber(v[j] or 0)
-    fails = fails - tonumber(v[j + 1] or 0)
-    slows = slows - tonumber(v[j + 2] or 0)
-  end
+  local _, c, f, w = fallen_buckets()
+  calls, fails, slows = calls - c, fails - f, slows - w
 end
 if S.state ~= 'closed' then calls, fails, slows = 0, 0, 0 end
 

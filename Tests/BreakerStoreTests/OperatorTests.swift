@@ -209,6 +209,21 @@ import Testing
         #expect(try await h.redis("KEYS", "\(h.prefix)*").elements?.isEmpty == true)
     }
 
+    @Test func statesOfManyBreakersComeInOrderAcrossPipelines() async throws {
+        let h = try StoreHarness(policy: Self.small + [("min_calls", "1")])
+        defer { h.shutdown() }
+        let names = (0..<1203).map { h.name("b\($0)") }
+        // Every seventh breaker is tripped; the rest have seen one success.
+        for (i, n) in names.enumerated() {
+            try await h.call(i % 7 == 0 ? .failure : .success, at: t0, breaker: n.value)
+        }
+        _ = try await h.client.send(["SCRIPT", "FLUSH"])  // the pipelined read reloads them too
+        let states = try await h.store.states(names, now: t0 + 1)
+        #expect(states.map(\.name) == names.map(\.value))
+        #expect(states.enumerated().allSatisfy { i, s in s.state == (i % 7 == 0 ? .open : .closed) })
+        #expect(states[1].calls == 1)
+    }
+
     @Test func listMatchesAGlob() async throws {
         let h = try StoreHarness(policy: Self.small)
         defer { h.shutdown() }

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -135,3 +136,21 @@ let package = Package(
         ),
     ]
 )
+
+// The load generator is built only for benchmarking (scripts/bench sets BREAKERD_BENCH=1), so the
+// test build never compiles it or its histogram dependency.
+if ProcessInfo.processInfo.environment["BREAKERD_BENCH"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"))
+    package.targets.append(
+        .executableTarget(
+            name: "breaker-bench",
+            dependencies: [
+                "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/breaker-bench",
+            swiftSettings: swiftSettings
+        ))
+}

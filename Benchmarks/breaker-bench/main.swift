@@ -1,0 +1,238 @@
+// breaker-bench: a load generator for breakerd, built only for benchmarking (BREAKERD_BENCH=1).
+//
+// C connections for D seconds run ACQUIRE then REPORT cycles over B breakers, failing a fraction F
+// of calls; it prints cycles per second, latency percentiles (HdrHistogram) and, given --pid,
+// breakerd's peak resident memory. --deny-only sends ACQUIRE alone (the deny path of open breakers),
+// --idle N opens N more connections that send nothing, --stampede samples live half-open trials.
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+import RESP
+
+struct Options {
+    var host = "127.0.0.1"
+    var port = 7420
+    var connections = 50
+    var seconds = 10.0
+    var breakers = 100
+    var failureRatio = 0.0
+    var denyOnly = false
+    var idle = 0
+    var pid: Int32?
+    var prefix = "bench"
+    var stampede = false
+    var label = "run"
+
+    static func parse() -> Options {
+        var o = Options()
+        var args = CommandLine.arguments.dropFirst()[...]
+        func value() -> String {
+            guard let v = args.popFirst() else { fatalError("a flag needs a value") }
+            return v
+        }
+        while let a = args.popFirst() {
+            switch a {
+            case "--host": o.host = value()
+            case "--port": o.port = Int(value())!
+            case "-c", "--connections": o.connections = Int(value())!
+            case "-d", "--seconds": o.seconds = Double(value())!
+            case "-b", "--breakers": o.breakers = Int(value())!
+            case "-f", "--failure-ratio": o.failureRatio = Double(value())!
+            case "--deny-only": o.denyOnly = true
+            case "--idle": o.idle = Int(value())!
+            case "--pid": o.pid = Int32(value())!
+            case "--prefix": o.prefix = value()
+            case "--stampede": o.stampede = true
+            case "--label": o.label = value()
+            case "-h", "--help":
+                print("usage: breaker-bench [--host H] [--port P] [-c conns] [-d seconds] [-b breakers] [-f failure-ratio] [--deny-only] [--idle N] [--stampede] [--pid breakerd-pid] [--prefix name] [--label text]")
+                exit(0)
+            default: fatalError("unknown flag \(a)")
+            }
+        }
+        return o
+    }
+}
+
+func frame(_ words: [String]) -> ByteBuffer {
+    var b = ByteBufferAllocator().buffer(capacity: 64)
+    RESPValue.array(words.map { .bulk($0) }).encode(into: &b, version: .resp2)
+    return b
+}
+
+/// Runs one connection's acquire/report loop on the event loop; no locks on the hot path.
+final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = RESPValue
+    typealias OutboundOut = ByteBuffer
+
+    let options: Options
+    let deadline: NIODeadline
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var cycles = 0
+    var denies = 0
+    var errors = 0
+    var cycleStart: NIODeadline = .now()
+    var breaker = ""
+    var rng = SystemRandomNumberGenerator()
+    let done: EventLoopPromise<Void>
+    var finished = false
+
+    init(options: Options, deadline: NIODeadline, done: EventLoopPromise<Void>) {
+        self.options = options
+        self.deadline = deadline
+        self.done = done
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startCycle(context: context)
+    }
+
+    func startCycle(context: ChannelHandlerContext) {
+        if NIODeadline.now() >= deadline {
+            finished = true
+            done.succeed()
+            context.close(promise: nil)
+            return
+        }
+        breaker = "\(options.prefix)-\(Int.random(in: 0..<options.breakers, using: &rng))"
+        cycleStart = .now()
+        context.writeAndFlush(wrapOutboundOut(frame(["ACQUIRE", breaker])), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let reply = unwrapInboundIn(data)
+        guard case .simpleString(let line) = reply else {
+            errors += 1
+            finishCycle(context: context)
+            return
+        }
+        if line.hasPrefix("PERMIT "), !options.denyOnly {
+            let permit = line.split(separator: " ")[1]
+            let outcome = Double.random(in: 0..<1, using: &rng) < options.failureRatio ? "FAILURE" : "SUCCESS"
+            context.writeAndFlush(wrapOutboundOut(frame(["REPORT", breaker, String(permit), outcome, "LATENCY", "1"])), promise: nil)
+            breaker = ""  // next reply is the REPORT's
+            return
+        }
+        if line.hasPrefix("DENY ") { denies += 1 }
+        finishCycle(context: context)
+    }
+
+    func finishCycle(context: ChannelHandlerContext) {
+        let micros = (NIODeadline.now() - cycleStart).nanoseconds / 1000
+        _ = histogram.record(UInt64(max(0, micros)))
+        cycles += 1
+        startCycle(context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        errors += 1
+        if !finished {
+            finished = true
+            done.succeed()
+        }
+        context.close(promise: nil)
+    }
+}
+
+func peakRSS(_ pid: Int32) -> String {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return "?" }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") || line.hasPrefix("VmRSS:") {
+        _ = line
+    }
+    let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) }
+    let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) }
+    return "rss \(rss ?? "?") peak \(hwm ?? "?")"
+}
+
+let options = Options.parse()
+let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+func connect(_ handler: (any ChannelHandler & Sendable)?) throws -> any Channel {
+    try ClientBootstrap(group: group)
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
+                if let handler { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+        }
+        .connect(host: options.host, port: options.port).wait()
+}
+
+var idleChannels: [any Channel] = []
+for _ in 0..<options.idle {
+    idleChannels.append(try connect(nil))
+}
+
+// The stampede sampler reads STATE of one breaker while the load runs and keeps the most live trials seen.
+final class TrialSampler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = RESPValue
+    typealias OutboundOut = ByteBuffer
+    var maxTrials = 0
+    var permits = 0
+    var samples = 0
+    let breaker: String
+    init(breaker: String) { self.breaker = breaker }
+    func channelActive(context: ChannelHandlerContext) { ask(context) }
+    func ask(_ context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(frame(["STATE", breaker])), promise: nil)
+    }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .simpleString(let line) = unwrapInboundIn(data), let t = line.split(separator: " ").first(where: { $0.hasPrefix("trials=") }) {
+            let parts = t.dropFirst(7).split(separator: "/")
+            maxTrials = max(maxTrials, Int(parts[0]) ?? 0)
+            permits = Int(parts[1]) ?? 0
+            samples += 1
+        }
+        context.eventLoop.scheduleTask(in: .milliseconds(1)) { self.ask(context) }
+    }
+}
+
+var sampler: TrialSampler?
+var samplerChannel: (any Channel)?
+if options.stampede {
+    let s = TrialSampler(breaker: "\(options.prefix)-0")
+    sampler = s
+    samplerChannel = try connect(s)
+}
+
+let deadline = NIODeadline.now() + .nanoseconds(Int64(options.seconds * 1e9))
+var handlers: [CycleHandler] = []
+var futures: [EventLoopFuture<Void>] = []
+let started = NIODeadline.now()
+for _ in 0..<options.connections {
+    let promise = group.next().makePromise(of: Void.self)
+    let h = CycleHandler(options: options, deadline: deadline, done: promise)
+    handlers.append(h)
+    futures.append(promise.futureResult)
+    _ = try connect(h)
+}
+try EventLoopFuture.andAllComplete(futures, on: group.next()).wait()
+let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+
+// Merge on the loop thread that owns the handlers.
+let (histogram, cycles, denies, errors) = try group.next().submit { () -> (Histogram<UInt64>, Int, Int, Int) in
+    var h = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var c = 0, d = 0, e = 0
+    for handler in handlers {
+        h.add(handler.histogram)
+        c += handler.cycles
+        d += handler.denies
+        e += handler.errors
+    }
+    return (h, c, d, e)
+}.wait()
+
+var line = String(
+    format: "%@: %d conns, %.1f s, %d breakers: %.0f cycles/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, denies %d, errors %d",
+    options.label, options.connections, elapsed, options.breakers, Double(cycles) / elapsed,
+    Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000,
+    Double(histogram.valueAtPercentile(99.9)) / 1000, denies, errors)
+if options.idle > 0 { line += ", idle conns \(options.idle)" }
+if let s = sampler { line += ", max live trials \(s.maxTrials)/\(s.permits) in \(s.samples) samples" }
+if let pid = options.pid { line += ", breakerd \(peakRSS(pid))" }
+print(line)
+for c in idleChannels { c.close(promise: nil) }
+samplerChannel?.close(promise: nil)
+try? group.syncShutdownGracefully()

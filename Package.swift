@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C: the system hiredis (Debian's libhiredis-dev). Only the Hiredis target imports it.
@@ -75,11 +77,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // HTTP for operators: /metrics (Prometheus), /api/breakers, /healthz and the status page.
+        .target(
+            name: "BreakerHTTP",
+            dependencies: [
+                "BreakerCore", "BreakerStore", "BreakerServer", "Hiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The executable: flags and environment -> logger -> service group.
         .executableTarget(
             name: "breakerd",
             dependencies: [
-                "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis",
+                "BreakerServer", "BreakerHTTP", "BreakerStore", "BreakerCore", "Hiredis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,6 +129,16 @@ let package = Package(
             name: "BreakerServerTests",
             dependencies: [
                 "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BreakerHTTPTests",
+            dependencies: [
+                "BreakerHTTP", "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

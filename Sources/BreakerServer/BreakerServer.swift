@@ -32,7 +32,8 @@ public final class BreakerServer: Service, Sendable {
         store: BreakerStore,
         health: StoreHealth? = nil,
         logger: Logger = Logger(label: "breakerd"),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        observer: (any BreakerServerObserver)? = nil
     ) {
         self.configuration = configuration
         self.store = store
@@ -49,7 +50,28 @@ public final class BreakerServer: Service, Sendable {
         box.set(fanout)
         self.fanout = fanout
         self.dispatcher = CommandDispatcher(
-            store: store, configuration: configuration, health: self.health, stats: stats, fanout: fanout, logger: logger)
+            store: store, configuration: configuration, health: self.health, stats: stats, fanout: fanout,
+            observer: observer ?? NoObserver(), logger: logger)
+    }
+
+    /// Client connections open now (the RESP port's, not HTTP's).
+    public var openConnections: Int { stats.connectedClients.load(ordering: .relaxed) }
+
+    /// Connections refused since start because `maxClients` were open.
+    public var rejectedConnections: Int { stats.rejectedConnections.load(ordering: .relaxed) }
+
+    /// Calls `deliver` with every breaker event line of the fleet (the `breakers` channel), from the
+    /// process's one Redis subscription; returns an id for `stopListening`. `deliver` runs on the
+    /// subscription's thread and must not block.
+    public func listenToEvents(_ deliver: @escaping @Sendable (String) -> Void) async -> Int {
+        let id = stats.nextListenerID()
+        fanout.update(connection: id, channels: ["breakers"]) { _, payload in deliver(payload) }
+        await fanout.waitUntilLive()
+        return id
+    }
+
+    public func stopListening(_ id: Int) {
+        fanout.remove(connection: id)
     }
 
     /// The port the server listens on (the kernel's choice when configured with 0); 0 before `start()`.

@@ -1,20 +1,25 @@
 import BreakerCore
+import Foundation
 import BreakerStore
 import RESP
 
 /// The breaker commands, and what ACQUIRE and REPORT do while the store is unavailable.
 extension CommandDispatcher {
-    func acquire(_ args: [String]) async -> CommandResult {
+    func acquire(_ args: [String], session: ConnectionSession) async -> CommandResult {
         guard args.count == 1 else { return Self.wrongArity("acquire") }
         let name: BreakerName
         do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
         do {
-            let result = try await store.acquire(name)
+            let result = try await timed("acquire") { () async throws(StoreError) in try await store.acquire(name) }
             storeAnswered()
             logEvents(result.events)
+            let kind: AcquireResultKind
+            if case .permit = result.decision { kind = .permit } else { kind = .deny }
+            observer.acquired(breaker: name.value, result: kind, replica: session.name)
             return CommandResult(.simpleString(BreakerLines.acquire(result.decision)))
         } catch where error.code == .unavailable {
             storeUnavailable(error)
+            observer.acquired(breaker: name.value, result: .degraded, replica: session.name)
             return CommandResult(.simpleString(BreakerLines.acquire(degradedAcquire(name), degraded: true)))
         } catch {
             return storeError(error)
@@ -34,7 +39,7 @@ extension CommandDispatcher {
         }
     }
 
-    func report(_ args: [String]) async -> CommandResult {
+    func report(_ args: [String], session: ConnectionSession) async -> CommandResult {
         guard args.count == 3 || args.count == 5 else { return Self.wrongArity("report") }
         let name: BreakerName
         do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
@@ -60,12 +65,16 @@ extension CommandDispatcher {
             // the store is back by now, since the shared state never issued it.
             let (state, effect) = local.report(name.value, permit: permit, outcome: outcome, latencyMs: latency)
             guard effect != nil else { return .error("ERR unknown permit '\(permit)' for breaker '\(name)'") }
+            observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
             return CommandResult(.simpleString("OK \(state.rawValue) degraded"))
         }
         do {
-            let result = try await store.report(name, permit: permit, outcome: outcome, latencyMs: latency)
+            let result = try await timed("report") { () async throws(StoreError) in
+                try await store.report(name, permit: permit, outcome: outcome, latencyMs: latency)
+            }
             storeAnswered()
             logEvents(result.events)
+            observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
             return CommandResult(.simpleString("OK \(result.state.rawValue)"))
         } catch where error.code == .unavailable {
             // The outcome of a shared permit cannot reach the shared window and is dropped: counting
@@ -83,7 +92,7 @@ extension CommandDispatcher {
         let name: BreakerName
         do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
         do {
-            let snapshot = try await store.state(name)
+            let snapshot = try await timed("state") { () async throws(StoreError) in try await store.state(name) }
             storeAnswered()
             return CommandResult(.simpleString(BreakerLines.state(snapshot)))
         } catch {
@@ -99,39 +108,12 @@ extension CommandDispatcher {
         }
         do {
             let names = try await store.list(glob: glob).compactMap { try? BreakerName($0) }
-            let snapshots = try await snapshots(of: names)
+            let snapshots = try await store.states(names)
             storeAnswered()
             return CommandResult(.array(snapshots.map { .simpleString(BreakerLines.state($0)) }))
         } catch {
             return storeError(error)
         }
-    }
-
-    /// Reads the breakers' states concurrently (the Redis client pipelines them) and keeps their order.
-    private func snapshots(of names: [BreakerName]) async throws(StoreError) -> [BreakerSnapshot] {
-        let store = self.store
-        let results = await withTaskGroup(of: (Int, Result<BreakerSnapshot, StoreError>).self) { group in
-            for (i, name) in names.enumerated() {
-                group.addTask {
-                    do throws(StoreError) {
-                        return (i, .success(try await store.state(name)))
-                    } catch {
-                        return (i, .failure(error))
-                    }
-                }
-            }
-            var all = [Result<BreakerSnapshot, StoreError>?](repeating: nil, count: names.count)
-            for await (i, r) in group { all[i] = r }
-            return all
-        }
-        var snapshots: [BreakerSnapshot] = []
-        for case let r? in results {
-            switch r {
-            case .success(let s): snapshots.append(s)
-            case .failure(let e): throw e
-            }
-        }
-        return snapshots
     }
 
     func history(_ args: [String]) async -> CommandResult {
@@ -146,7 +128,7 @@ extension CommandDispatcher {
             count = n
         }
         do {
-            let lines = try await store.history(name, count: count)
+            let lines = try await timed("history") { () async throws(StoreError) in try await store.history(name, count: count) }
             storeAnswered()
             return CommandResult(.array(lines.map { .simpleString($0) }))
         } catch {
@@ -175,18 +157,32 @@ extension CommandDispatcher {
                 return storeError(error)
             }
         case "SET":
-            guard args.count >= 4, args.count % 2 == 0 else {
+            // An optional trailing `REASON <text>` (the rest of the line) goes to the audit trail.
+            var end = args.count
+            var reason = ""
+            if let r = stride(from: 2, to: args.count - 1, by: 2).first(where: { args[$0].uppercased() == "REASON" }) {
+                end = r
+                reason = args[(r + 1)...].joined(separator: " ")
+            }
+            guard end >= 4, end % 2 == 0 else {
                 return .error("ERR CONFIG SET needs a breaker (or default) and key value pairs")
             }
-            let pairs = stride(from: 2, to: args.count, by: 2).map { (key: args[$0].lowercased(), value: args[$0 + 1]) }
+            let pairs = stride(from: 2, to: end, by: 2).map { (key: args[$0].lowercased(), value: args[$0 + 1]) }
             do {
                 if args[1] == "default" {
-                    try await store.setDefaultPolicy(pairs)
-                    logger.notice("default policy set", metadata: ["by": "\(session.actor)", "pairs": "\(pairs.map { "\($0.key)=\($0.value)" })"])
+                    try await timed("config") { () async throws(StoreError) in try await store.setDefaultPolicy(pairs) }
+                    let set = pairs.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                    logger.notice("default policy set", metadata: ["by": "\(session.actor)", "pairs": "\(set)", "why": "\(reason)"])
+                    // The default policy has no breaker history: this line is what the audit keeps of it.
+                    var line = "default config at=\(Self.unixMs()) set=\(set) by=\(session.actor)"
+                    if !reason.isEmpty { line += " why=\(reason)" }
+                    observer.defaultPolicyChanged(line)
                 } else {
                     let name: BreakerName
                     do { name = try BreakerName(args[1]) } catch { return .error("ERR \(error)") }
-                    let result = try await store.setPolicy(name, pairs, actor: session.actor)
+                    let result = try await timed("config") { () async throws(StoreError) in
+                        try await store.setPolicy(name, pairs, actor: session.actor, reason: reason)
+                    }
                     logEvents(result.events)
                 }
                 storeAnswered()
@@ -231,7 +227,9 @@ extension CommandDispatcher {
             }
         }
         do {
-            let result = try await store.force(name, mode: mode, ttlMs: ttl, actor: session.actor, reason: reason)
+            let result = try await timed("force") { () async throws(StoreError) in
+                try await store.force(name, mode: mode, ttlMs: ttl, actor: session.actor, reason: reason)
+            }
             storeAnswered()
             logEvents(result.events)
             return CommandResult(.simpleString("OK \(result.state.rawValue) mode=\(result.mode.rawValue)"))
@@ -241,11 +239,15 @@ extension CommandDispatcher {
     }
 
     func reset(_ args: [String], session: ConnectionSession) async -> CommandResult {
-        guard args.count == 1 else { return Self.wrongArity("reset") }
+        // RESET <breaker> [REASON <text>]: the reason is the rest of the line, as for FORCE.
+        guard args.count == 1 || (args.count >= 3 && args[1].uppercased() == "REASON") else { return Self.wrongArity("reset") }
         let name: BreakerName
         do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        let reason = args.count >= 3 ? args[2...].joined(separator: " ") : ""
         do {
-            let result = try await store.reset(name, actor: session.actor)
+            let result = try await timed("reset") { () async throws(StoreError) in
+                try await store.reset(name, actor: session.actor, reason: reason)
+            }
             storeAnswered()
             logEvents(result.events)
             return CommandResult(.simpleString("OK \(result.state.rawValue)"))
@@ -253,6 +255,8 @@ extension CommandDispatcher {
             return storeError(error)
         }
     }
+
+    static func unixMs() -> Int { Int((Date().timeIntervalSince1970 * 1000).rounded()) }
 
     // MARK: Store outcomes
 

@@ -28,11 +28,12 @@ final class CommandDispatcher: Sendable {
     let local: LocalBreakers
     let stats: ServerStats
     let fanout: EventFanout
+    let observer: any BreakerServerObserver
     let logger: Logger
 
     init(
         store: BreakerStore, configuration: ServerConfiguration, health: StoreHealth, stats: ServerStats,
-        fanout: EventFanout, logger: Logger
+        fanout: EventFanout, observer: any BreakerServerObserver = NoObserver(), logger: Logger
     ) {
         self.store = store
         self.configuration = configuration
@@ -41,6 +42,7 @@ final class CommandDispatcher: Sendable {
         self.local = LocalBreakers(capacity: configuration.maxLocalBreakers, logger: logger)
         self.stats = stats
         self.fanout = fanout
+        self.observer = observer
         self.logger = logger
     }
 
@@ -61,8 +63,11 @@ final class CommandDispatcher: Sendable {
             )
         }
         guard let access = Self.access(name, args) else {
+            // A name the client made up never becomes a metric label of its own.
+            observer.commandExecuted("other")
             return .error(Self.unknownCommand(request))
         }
+        observer.commandExecuted(name.lowercased())
         if let refusal = refuse(access, name: name, args: args, role: session.role) {
             return refusal
         }
@@ -84,8 +89,8 @@ final class CommandDispatcher: Sendable {
         case "PUNSUBSCRIBE":
             return CommandResult(.push([.bulk("punsubscribe"), .null, .integer(Int64(session.channels.count))]))
         // Breakers.
-        case "ACQUIRE": return await acquire(args)
-        case "REPORT": return await report(args)
+        case "ACQUIRE": return await acquire(args, session: session)
+        case "REPORT": return await report(args, session: session)
         case "STATE": return await state(args)
         case "LIST": return await list(args)
         case "HISTORY": return await history(args)
@@ -93,7 +98,8 @@ final class CommandDispatcher: Sendable {
         case "FORCE": return await force(args, session: session)
         case "RESET" where args.isEmpty: return resetConnection(session: &session)
         case "RESET": return await reset(args, session: session)
-        default: return .error(Self.unknownCommand(request))
+        default:
+            return .error(Self.unknownCommand(request))
         }
     }
 
@@ -143,11 +149,34 @@ final class CommandDispatcher: Sendable {
         .error("ERR wrong number of arguments for '\(name.lowercased())' command")
     }
 
-    /// Logs each transition a store call made, one line each.
+    /// Logs each transition a store call made, one line each, and counts those that moved the state.
     func logEvents(_ events: [String]) {
         for event in events {
-            let breaker = event.prefix { $0 != " " }
+            let words = event.split(separator: " ", maxSplits: 2)
+            let breaker = words.first.map(String.init) ?? ""
             logger.notice("transition", metadata: ["breaker": "\(breaker)", "event": "\(event)"])
+            if words.count >= 2 {
+                let states = words[1].split(separator: ">").map { $0.hasSuffix("-") ? $0.dropLast() : $0 }
+                if states.count == 2, let from = BreakerState(rawValue: String(states[0])),
+                    let to = BreakerState(rawValue: String(states[1])), from != to
+                {
+                    observer.transitioned(breaker: breaker, from: from, to: to)
+                }
+            }
+        }
+    }
+
+    /// Runs one store call and tells the observer how long it took.
+    func timed<T>(_ operation: String, _ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let value = try await body()
+            observer.storeCall(operation, duration: clock.now - start, succeeded: true)
+            return value
+        } catch {
+            observer.storeCall(operation, duration: clock.now - start, succeeded: false)
+            throw error
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BreakerCore
+import BreakerHTTP
 import BreakerServer
 import BreakerStore
 import Foundation
@@ -23,6 +24,9 @@ struct Breakerd: AsyncParsableCommand {
 
     @Option(help: "Address to listen on, HOST:PORT (env BREAKERD_LISTEN).")
     var listen: String = env("BREAKERD_LISTEN") ?? "127.0.0.1:7420"
+
+    @Option(help: "Address of the operators' HTTP endpoint (/metrics, /api/breakers, /healthz, the status page), HOST:PORT, or off (env BREAKERD_HTTP).")
+    var http: String = env("BREAKERD_HTTP") ?? "127.0.0.1:7421"
 
     @Option(help: "Shared Redis: redis://[user:password@]host:port[/db] or unix:///path (env BREAKERD_REDIS). Default: a private redis-server.")
     var redis: String?
@@ -56,6 +60,8 @@ struct Breakerd: AsyncParsableCommand {
 
     func run() async throws {
         guard let address = ListenAddress(listen) else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
+        let httpAddress = ListenAddress(http)
+        guard httpAddress != nil || http == "off" else { throw ValidationError("--http must be HOST:PORT or off, got '\(http)'") }
         guard let degradedPolicy = DegradedPolicy(rawValue: degraded) else {
             throw ValidationError("--degraded must be local, allow or deny, got '\(degraded)'")
         }
@@ -95,17 +101,26 @@ struct Breakerd: AsyncParsableCommand {
             configuration: .init(endpoint: endpoint, deadlineMs: storeDeadlineMs, onStateChange: health.observer))
         let store = BreakerStore(
             client: client, configuration: StoreConfiguration(keyPrefix: keyPrefix, defaultPolicy: policy), logger: logger)
+        // One registry per process, passed down: the global MetricsSystem is not bootstrapped.
+        let metrics = BreakerMetrics()
         let server = BreakerServer(
             configuration: ServerConfiguration(
                 host: address.host, port: address.port,
                 password: password ?? Self.env("BREAKERD_PASSWORD"),
                 adminPassword: adminPassword ?? Self.env("BREAKERD_ADMIN_PASSWORD"),
                 maxClients: maxClients, degradedPolicy: degradedPolicy),
-            store: store, health: health, logger: logger)
+            store: store, health: health, logger: logger, observer: metrics)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let httpAddress {
+            let httpServer = BreakerHTTPServer(
+                configuration: HTTPConfiguration(host: httpAddress.host, port: httpAddress.port),
+                server: server, metrics: metrics, logger: logger)
+            services.append(.init(service: httpServer))
+        }
 
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {

@@ -65,7 +65,8 @@ import Testing
         let (process, stderr) = try await offPool { () -> (Process, Pipe) in
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Self.executable)
-            p.arguments = ["--listen", "127.0.0.1:\(port)", "--key-prefix", TestRedis.uniquePrefix("exe")]
+            // The HTTP endpoint on a port of the kernel's choice, so a breakerd already on 7421 cannot clash.
+            p.arguments = ["--listen", "127.0.0.1:\(port)", "--http", "127.0.0.1:0", "--key-prefix", TestRedis.uniquePrefix("exe")]
             let err = Pipe()
             p.standardError = err
             p.standardOutput = FileHandle.nullDevice

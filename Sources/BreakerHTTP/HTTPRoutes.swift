@@ -1,0 +1,75 @@
+import BreakerServer
+import BreakerStore
+import Foundation
+import NIOHTTP1
+
+/// What each path answers. Every answer is read-only: nothing here changes a breaker.
+struct HTTPRoutes: Sendable {
+    let server: BreakerServer
+    let metrics: BreakerMetrics
+    let streams: EventStreams
+    let reader: FleetReader
+    let historyCount: Int
+
+    enum Route: Sendable {
+        case response(@Sendable () async -> HTTPResponse)
+        case eventStream
+    }
+
+    /// The route for `method` and `uri` (its query is ignored).
+    func route(method: HTTPMethod, uri: String) -> Route {
+        let path = String(uri.prefix { $0 != "?" && $0 != "#" })
+        let known = ["/", "/index.html", "/metrics", "/api/breakers", "/healthz", "/events"]
+        guard known.contains(path) else {
+            return .response { .text(.notFound, "not found: try /, /metrics, /api/breakers, /healthz or /events\n") }
+        }
+        guard method == .GET || method == .HEAD else {
+            return .response { .text(.methodNotAllowed, "read-only: GET or HEAD\n", headers: [("Allow", "GET, HEAD")]) }
+        }
+        switch path {
+        case "/metrics": return .response { await self.metricsText() }
+        case "/api/breakers": return .response { await self.breakersJSON() }
+        case "/healthz": return .response { await self.healthz() }
+        case "/events": return .eventStream
+        default: return .response { StatusPage.response() }
+        }
+    }
+
+    /// Prometheus text: this process's counters, then the fleet's per-breaker gauges read now.
+    func metricsText() async -> HTTPResponse {
+        var fleet: FleetView?
+        do {
+            fleet = try await reader.read(historyCount: 0)
+        } catch {
+            fleet = nil
+        }
+        metrics.update(
+            storeUp: fleet != nil && server.health.isUp, openConnections: server.openConnections, eventStreams: streams.count)
+        var body = metrics.registry.emitToBuffer()
+        FleetMetrics.emit(fleet, into: &body)
+        return HTTPResponse(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
+    }
+
+    func breakersJSON() async -> HTTPResponse {
+        do {
+            let view = try await reader.read(historyCount: historyCount)
+            let doc = BreakersDocument(
+                now_ms: Int((Date().timeIntervalSince1970 * 1000).rounded()), store: "up", total: view.total,
+                truncated: view.truncated, breakers: view.breakers.map(BreakersDocument.Breaker.init),
+                default_policy_changes: metrics.recentDefaultPolicyChanges)
+            return HTTPResponse(.ok, contentType: "application/json", body: doc.encoded())
+        } catch {
+            let message = (try? JSONEncoder().encode(["error": "store unavailable: \(error.message)", "store": "down"]))
+                .map(Array.init) ?? Array("{}".utf8)
+            return HTTPResponse(.serviceUnavailable, contentType: "application/json", body: message)
+        }
+    }
+
+    /// 200 while the store answers a PING now, 503 while it does not.
+    func healthz() async -> HTTPResponse {
+        if await reader.probe() {
+            return .text(.ok, "ok\n")
+        }
+        return .text(.serviceUnavailable, "store down: \(server.health.detail)\n")
+    }
+}

@@ -1,0 +1,39 @@
+import BreakerCore
+
+/// How an ACQUIRE was answered, for counting: from the shared state (permit or deny), or by the
+/// degraded policy while the store could not answer.
+public enum AcquireResultKind: String, Sendable, Hashable, CaseIterable {
+    case permit
+    case deny
+    case degraded
+}
+
+/// Told about the work the server does, so metrics can count it. Calls come from any task or
+/// thread, on the request path: an observer must be cheap and must never block.
+public protocol BreakerServerObserver: Sendable {
+    /// A command was run; `name` is lowercased, or `other` for a command breakerd does not know.
+    func commandExecuted(_ name: String)
+    /// An ACQUIRE was answered. `replica` is the connection's client name, empty when it has none.
+    func acquired(breaker: String, result: AcquireResultKind, replica: String)
+    /// A REPORT was accepted. `replica` as for `acquired`.
+    func reported(breaker: String, outcome: Outcome, replica: String)
+    /// A store call this process made moved a breaker from one state to another.
+    func transitioned(breaker: String, from: BreakerState, to: BreakerState)
+    /// One store call (a script or a read) took `duration`; `operation` names it (acquire, report, ...).
+    func storeCall(_ operation: String, duration: Duration, succeeded: Bool)
+    /// An operator changed the fleet-wide default policy through this process (it has no breaker
+    /// history to land in).
+    func defaultPolicyChanged(_ line: String)
+}
+
+extension BreakerServerObserver {
+    public func commandExecuted(_ name: String) {}
+    public func acquired(breaker: String, result: AcquireResultKind, replica: String) {}
+    public func reported(breaker: String, outcome: Outcome, replica: String) {}
+    public func transitioned(breaker: String, from: BreakerState, to: BreakerState) {}
+    public func storeCall(_ operation: String, duration: Duration, succeeded: Bool) {}
+    public func defaultPolicyChanged(_ line: String) {}
+}
+
+/// The observer of a server nobody watches.
+struct NoObserver: BreakerServerObserver {}

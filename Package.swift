@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "RESP", targets: ["RESP"]),
         .library(name: "BreakerServer", targets: ["BreakerServer"]),
         .executable(name: "breakerd", targets: ["breakerd"]),
+        .library(name: "BreakerClient", targets: ["BreakerClient"]),
+        .executable(name: "breakerctl", targets: ["breakerctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -92,6 +94,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Swift client library replicas use: acquire/report, run(), fail-over, events.
+        .target(
+            name: "BreakerClient",
+            dependencies: [
+                "BreakerCore", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The operators' command-line tool.
+        .executableTarget(
+            name: "breakerctl",
+            dependencies: [
+                "BreakerClient", "BreakerCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A runnable replica that calls a flaky fake dependency through BreakerClient.
+        .executableTarget(
+            name: "example-replica",
+            dependencies: ["BreakerClient"],
+            path: "examples/swift-replica",
+            swiftSettings: swiftSettings
+        ),
         // The executable: flags and environment -> logger -> service group.
         .executableTarget(
             name: "breakerd",
@@ -139,6 +168,16 @@ let package = Package(
             name: "BreakerHTTPTests",
             dependencies: [
                 "BreakerHTTP", "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BreakerClientTests",
+            dependencies: [
+                "BreakerClient", "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

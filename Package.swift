@@ -139,6 +139,17 @@ let package = Package(
             path: "Tests/RedisTestSupport",
             swiftSettings: swiftSettings
         ),
+        // Test support: breakerd in-process against the test Redis, a raw RESP client, a process runner.
+        .target(
+            name: "BreakerServerTestSupport",
+            dependencies: [
+                "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BreakerServerTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HiredisTests",
             dependencies: ["Hiredis", "RedisTestSupport"],
@@ -158,6 +169,7 @@ let package = Package(
             name: "BreakerServerTests",
             dependencies: [
                 "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
+                "BreakerServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -168,6 +180,7 @@ let package = Package(
             name: "BreakerHTTPTests",
             dependencies: [
                 "BreakerHTTP", "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport", "RESP",
+                "BreakerServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -178,6 +191,7 @@ let package = Package(
             name: "BreakerClientTests",
             dependencies: [
                 "BreakerClient", "BreakerServer", "BreakerStore", "BreakerCore", "Hiredis", "RedisTestSupport",
+                "BreakerServerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import BreakerCore
+import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
 import Synchronization
@@ -10,8 +11,8 @@ import Testing
 @Suite struct FleetTests {
     @Test func failsOverToTheSecondBreakerdWhenTheFirstStops() async throws {
         let prefix = TestRedis.uniquePrefix("fleet")
-        let first = try await ClientTestServer.start(prefix: prefix)
-        let second = try await ClientTestServer.start(prefix: prefix)
+        let first = try await TestServer.startForClients(prefix: prefix)
+        let second = try await TestServer.startForClients(prefix: prefix)
         let client = BreakerClient(
             configuration: .init(
                 addresses: [first.address, second.address], requestTimeout: .seconds(2),
@@ -32,7 +33,7 @@ import Testing
     }
 
     @Test func eventsArriveAsParsedLines() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("events")
         let live = Flag()
@@ -50,7 +51,7 @@ import Testing
     }
 
     @Test func aResetEventClearsTheLocalOpenState() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let admin = t.client()
         let name = uniqueBreaker("cache")

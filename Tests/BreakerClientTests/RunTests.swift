@@ -1,4 +1,5 @@
 import BreakerCore
+import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
 import Synchronization
@@ -9,7 +10,7 @@ import Testing
 /// `run` against a real breakerd and Redis: permit, deny with and without fallback, classification.
 @Suite struct RunTests {
     @Test func permittedCallReturnsItsResultAndReportsSuccessWithLatency() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("permit")
         let value = try await client.run(name) { 42 }
@@ -24,7 +25,7 @@ import Testing
     }
 
     @Test func denyReturnsTheFallbackWithoutRunningTheOperation() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("fallback")
         try await client.force(name, mode: .forcedOpen, reason: "test")
@@ -40,7 +41,7 @@ import Testing
     }
 
     @Test func denyWithoutFallbackThrowsTheStateAndRetryAfter() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("nofallback")
         try await client.force(name, mode: .forcedOpen, ttl: .seconds(30))
@@ -57,7 +58,7 @@ import Testing
     }
 
     @Test func errorsAreFailuresUnlessIgnored() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("classify")
         // A 4xx is the caller's own fault: ignored, counts nothing; the error still reaches the caller.
@@ -87,7 +88,7 @@ import Testing
     }
 
     @Test func anOperationPastItsTimeoutIsCancelledAndCountsAsAFailure() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("timeout")
         let started = ContinuousClock.now
@@ -107,7 +108,7 @@ import Testing
     }
 
     @Test func failuresTripTheBreakerAndLaterCallsGetTheFallback() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client()
         let name = uniqueBreaker("trip")
         for _ in 0..<4 {
@@ -122,7 +123,7 @@ import Testing
     }
 
     @Test func pipelinedRequestsOnOneConnectionAreAnsweredInOrder() async throws {
-        let t = try await ClientTestServer.start()
+        let t = try await TestServer.startForClients()
         let client = t.client { $0.connectionsPerAddress = 1 }
         let names = (0..<64).map { _ in uniqueBreaker("pipe") }
         let states = try await withThrowingTaskGroup(of: (String, String).self) { group in
@@ -164,7 +165,7 @@ import Testing
     }
 
     @Test func refusedCommandsThrowAndDoNotDegrade() async throws {
-        let t = try await ClientTestServer.start { $0.password = "secret" }
+        let t = try await TestServer.startForClients { $0.password = "secret" }
         let anonymous = t.client()
         do {
             _ = try await anonymous.run("x") { 1 }

@@ -1,3 +1,4 @@
+import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
 

@@ -1,3 +1,4 @@
+import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
 import Testing
@@ -7,7 +8,7 @@ import Testing
         let t = try await HTTPTestServer.start()
         defer { Task { await t.stop() } }
         let c = try await t.connect()
-        #expect(try await c.command("CLIENT", "SETNAME", "replica-1") == "OK")
+        #expect(try await c.commandText("CLIENT", "SETNAME", "replica-1") == "OK")
         try await t.calls("pay", "SUCCESS", count: 1, through: c)
 
         let before = try await t.get("/metrics")
@@ -31,8 +32,8 @@ import Testing
         // The third failure is the fourth call: its report opens the breaker (min_calls 4), which
         // clears its window; the next two acquires are denied.
         try await t.calls("pay", "FAILURE", count: 1, through: c)
-        #expect(try await c.command("ACQUIRE", "pay").hasPrefix("DENY open"))
-        #expect(try await c.command("ACQUIRE", "pay").hasPrefix("DENY open"))
+        #expect(try await c.commandText("ACQUIRE", "pay").hasPrefix("DENY open"))
+        #expect(try await c.commandText("ACQUIRE", "pay").hasPrefix("DENY open"))
 
         m = try await t.get("/metrics").samples
         #expect(m[#"breakerd_breaker_state{breaker="pay",state="open"}"#] == 1)
@@ -57,12 +58,12 @@ import Testing
         defer { Task { await t.stop() } }
         for name in ["r1", "r2", "r3", "r4"] {
             let c = try await t.connect()
-            #expect(try await c.command("HELLO", "2", "SETNAME", name).contains("breakerd"))
+            #expect(try await c.commandText("HELLO", "2", "SETNAME", name).contains("breakerd"))
             try await t.calls("bounded", "SUCCESS", count: 1, through: c)
         }
         let c = try await t.connect()
-        _ = try await c.command("NOSUCHCOMMAND", "x")
-        _ = try await c.command("ANOTHERONE")
+        _ = try await c.commandText("NOSUCHCOMMAND", "x")
+        _ = try await c.commandText("ANOTHERONE")
         let m = try await t.get("/metrics").samples
         #expect(m[#"breakerd_replica_reports_total{replica="r1",outcome="success"}"#] == 1)
         #expect(m[#"breakerd_replica_reports_total{replica="r2",outcome="success"}"#] == 1)
@@ -167,20 +168,20 @@ import Testing
         let t = try await HTTPTestServer.start()
         defer { Task { await t.stop() } }
         let c = try await t.connect()
-        #expect(try await c.command("CLIENT", "SETNAME", "ops-alice") == "OK")
+        #expect(try await c.commandText("CLIENT", "SETNAME", "ops-alice") == "OK")
         let before = Int(Date().timeIntervalSince1970 * 1000) - 1000
-        #expect(try await c.command("FORCE", "audited", "OPEN", "TTL", "60000", "REASON", "vendor", "outage", "#42") == "OK open mode=forced_open")
-        let history = try await c.command("HISTORY", "audited").split(separator: "\n").map(String.init)
+        #expect(try await c.commandText("FORCE", "audited", "OPEN", "TTL", "60000", "REASON", "vendor", "outage", "#42") == "OK open mode=forced_open")
+        let history = try await c.commandText("HISTORY", "audited").split(separator: "\n").map(String.init)
         let forced = try #require(history.first)
         #expect(forced.contains(" by=admin@127.0.0.1:"), "\(forced)")
         #expect(forced.contains("/ops-alice why=vendor outage #42"), "\(forced)")
         let at = forced.split(separator: " ").first { $0.hasPrefix("at=") }.flatMap { Int($0.dropFirst(3)) } ?? 0
         #expect(at >= before && at <= before + 60_000)
 
-        #expect(try await c.command("CONFIG", "SET", "audited", "min_calls", "7", "REASON", "noisy", "dependency") == "OK")
-        #expect(try await c.command("RESET", "audited", "REASON", "vendor", "fixed", "it") == "OK closed")
-        #expect(try await c.command("CONFIG", "SET", "default", "min_calls", "9", "REASON", "fleet", "wide") == "OK")
-        let latest = try await c.command("HISTORY", "audited", "2").split(separator: "\n").map(String.init)
+        #expect(try await c.commandText("CONFIG", "SET", "audited", "min_calls", "7", "REASON", "noisy", "dependency") == "OK")
+        #expect(try await c.commandText("RESET", "audited", "REASON", "vendor", "fixed", "it") == "OK closed")
+        #expect(try await c.commandText("CONFIG", "SET", "default", "min_calls", "9", "REASON", "fleet", "wide") == "OK")
+        let latest = try await c.commandText("HISTORY", "audited", "2").split(separator: "\n").map(String.init)
         #expect(latest[0].contains("reason=reset") && latest[0].hasSuffix("/ops-alice why=vendor fixed it"), "\(latest)")
         #expect(latest[1].contains("min_calls=7") && latest[1].hasSuffix("/ops-alice why=noisy dependency"), "\(latest)")
 
@@ -191,15 +192,15 @@ import Testing
         let defaults = try #require(doc["default_policy_changes"] as? [String])
         #expect(defaults.first?.contains("set=min_calls=9 by=admin@127.0.0.1:") == true, "\(defaults)")
         #expect(defaults.first?.hasSuffix("/ops-alice why=fleet wide") == true, "\(defaults)")
-        _ = try await c.command("CONFIG", "SET", "default", "min_calls", "default")
+        _ = try await c.commandText("CONFIG", "SET", "default", "min_calls", "default")
     }
 
     @Test func forcedModeShowsByWhomWhyAndUntil() async throws {
         let t = try await HTTPTestServer.start()
         defer { Task { await t.stop() } }
         let c = try await t.connect()
-        _ = try await c.command("CLIENT", "SETNAME", "ops-bob")
-        _ = try await c.command("FORCE", "moded", "CLOSED", "TTL", "60000", "REASON", "maintenance")
+        _ = try await c.commandText("CLIENT", "SETNAME", "ops-bob")
+        _ = try await c.commandText("FORCE", "moded", "CLOSED", "TTL", "60000", "REASON", "maintenance")
         let doc = try await t.get("/api/breakers").json
         let b = try #require((doc["breakers"] as? [[String: Any]])?.first)
         #expect(b["mode"] as? String == "forced_closed")

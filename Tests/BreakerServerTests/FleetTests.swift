@@ -1,4 +1,5 @@
 import BreakerCore
+import BreakerServerTestSupport
 import RESP
 import RedisTestSupport
 import Testing

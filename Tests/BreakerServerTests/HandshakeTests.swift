@@ -1,3 +1,4 @@
+import BreakerServerTestSupport
 import NIOCore
 import RESP
 import Testing

@@ -1,4 +1,5 @@
 import BreakerServer
+import BreakerServerTestSupport
 import Foundation
 import RESP
 import Testing

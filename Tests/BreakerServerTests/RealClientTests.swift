@@ -1,3 +1,4 @@
+import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
 import Testing
@@ -7,11 +8,11 @@ import Testing
     @Test func redisCliOneShotAndPiped() async throws {
         let t = try await TestServer.start()
         defer { Task { await t.stop() } }
-        let oneShot = try await run("/usr/bin/redis-cli", ["-p", "\(t.port)", "ACQUIRE", "payments"])
+        let oneShot = try await runProcess("/usr/bin/redis-cli", ["-p", "\(t.port)", "ACQUIRE", "payments"])
         #expect(oneShot.status == 0)
         #expect(oneShot.output.hasPrefix("PERMIT ") && oneShot.output.hasSuffix(" closed\n"), "\(oneShot.output)")
 
-        let piped = try await run("/usr/bin/redis-cli", ["-p", "\(t.port)"], input: "PING\nACQUIRE x\nSTATE x\nFROB\n")
+        let piped = try await runProcess("/usr/bin/redis-cli", ["-p", "\(t.port)"], input: "PING\nACQUIRE x\nSTATE x\nFROB\n")
         let lines = piped.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 4, "\(piped.output)")
         #expect(lines.first == "PONG")
@@ -51,7 +52,7 @@ import Testing
             p.close()
             print('ok', r.execute_command('ACQUIRE', 'py').decode())
             """
-        let result = try await run("/usr/bin/env", ["python3", "-c", script])
+        let result = try await runProcess("/usr/bin/env", ["python3", "-c", script])
         #expect(result.status == 0, "\(result.output)\(result.error)")
         #expect(result.output.hasPrefix("ok DENY open "), "\(result.output)\(result.error)")
     }
@@ -69,10 +70,10 @@ extension RealClientTests {
         let socket = "breakerd-test-\(t.port)"
         let session = "cli"
         func tmux(_ args: String...) async throws -> String {
-            try await run("/usr/bin/tmux", ["-L", socket] + args).output
+            try await runProcess("/usr/bin/tmux", ["-L", socket] + args).output
         }
         try await spawnDetached(["/usr/bin/tmux", "-L", socket, "new-session", "-d", "-s", session, "-x", "200", "-y", "40", "redis-cli -p \(t.port)"])
-        defer { Task { _ = try? await run("/usr/bin/tmux", ["-L", socket, "kill-server"]) } }
+        defer { Task { _ = try? await runProcess("/usr/bin/tmux", ["-L", socket, "kill-server"]) } }
         // Type each line only once the prompt is drawn: keys typed earlier are eaten by its setup.
         var screen = ""
         func waitFor(_ text: String, count: Int) async throws {
@@ -115,7 +116,7 @@ extension RealClientTests {
                 await r.aclose()
             asyncio.run(main())
             """
-        let result = try await run("/usr/bin/env", ["python3", "-c", script])
+        let result = try await runProcess("/usr/bin/env", ["python3", "-c", script])
         #expect(result.output == "OK closed\nreplica-1\n", "\(result.output)\(result.error)")
     }
 }
@@ -143,37 +144,5 @@ func spawnDetached(_ arguments: [String]) async throws {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    }
-}
-
-struct ProcessResult: Sendable {
-    var status: Int32
-    var output: String
-    var error: String
-}
-
-/// Runs a program to its end off the cooperative pool, feeding it `input`.
-func run(_ path: String, _ arguments: [String], input: String? = nil, timeoutSeconds: Double = 30) async throws -> ProcessResult {
-    try await offPool {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        let inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        try p.run()
-        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-        try inp.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate() }
-        p.waitUntilExit()
-        return ProcessResult(
-            status: p.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
     }
 }

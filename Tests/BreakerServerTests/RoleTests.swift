@@ -1,3 +1,4 @@
+import BreakerServerTestSupport
 import RESP
 import Testing
 
@@ -63,7 +64,7 @@ import Testing
             except redis.exceptions.NoPermissionError:
                 print('noperm')
             """
-        let result = try await run("/usr/bin/env", ["python3", "-c", script])
+        let result = try await runProcess("/usr/bin/env", ["python3", "-c", script])
         #expect(result.output == "PERMIT\nrefused\nnoperm\n", "\(result.output)\(result.error)")
     }
 }

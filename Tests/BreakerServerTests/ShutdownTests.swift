@@ -1,3 +1,4 @@
+import BreakerServerTestSupport
 import Foundation
 import RESP
 import RedisTestSupport
@@ -49,7 +50,7 @@ import Testing
     }
 
     @Test func helpListsEveryFlagWithItsDefault() async throws {
-        let help = try await run(Self.executable, ["--help"])
+        let help = try await runProcess(Self.executable, ["--help"])
         #expect(help.status == 0)
         for flag in [
             "--listen", "--redis", "--password", "--admin-password", "--store-deadline-ms", "--degraded", "--key-prefix",

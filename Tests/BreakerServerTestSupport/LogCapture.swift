@@ -2,16 +2,18 @@ import Logging
 import Synchronization
 
 /// Collects log lines (`level message key=value...`) so tests can check what breakerd logs.
-final class LogCapture: Sendable {
+public final class LogCapture: Sendable {
     private let lines = Mutex<[String]>([])
 
-    var all: [String] { lines.withLock { $0 } }
+    public init() {}
 
-    func contains(_ fragments: String...) -> Bool {
+    public var all: [String] { lines.withLock { $0 } }
+
+    public func contains(_ fragments: String...) -> Bool {
         all.contains { line in fragments.allSatisfy { line.contains($0) } }
     }
 
-    var logger: Logger {
+    public var logger: Logger {
         Logger(label: "breakerd-test") { _ in Handler(capture: self) }
     }
 

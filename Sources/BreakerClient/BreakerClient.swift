@@ -185,7 +185,11 @@ public final class BreakerClient: Sendable {
     {
         var args = ["REPORT", try BreakerName(breaker).value, permit, outcome.rawValue]
         if let latency { args += ["LATENCY", String(max(0, latency.milliseconds))] }
-        let text = try await line(args)
+        return try Self.okState(try await line(args))
+    }
+
+    /// The state in an `OK <state> ...` reply.
+    private static func okState(_ text: String) throws(BreakerClientError) -> BreakerState {
         let words = text.split(separator: " ")
         guard words.first == "OK", words.count >= 2,
             let state = BreakerState(rawValue: String(words[1]))
@@ -256,13 +260,7 @@ public final class BreakerClient: Sendable {
         let name = try BreakerName(breaker).value
         let text = try await line(["RESET", name])
         openStates.forget(name)
-        let words = text.split(separator: " ")
-        guard words.first == "OK", words.count >= 2,
-            let state = BreakerState(rawValue: String(words[1]))
-        else {
-            throw BreakerClientError.unexpected(text)
-        }
-        return state
+        return try Self.okState(text)
     }
 
     /// CONFIG GET: the effective policy of a breaker, or of `default` (the fleet default), in documented order.

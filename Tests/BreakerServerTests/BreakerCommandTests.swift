@@ -25,7 +25,8 @@ import Testing
 
     @Test func failuresTripTheBreakerAndDeny() async throws {
         let logs = LogCapture()
-        let t = try await TestServer.start(logs: logs)
+        // Open for a minute: a loaded machine must not let the breaker reach half-open before the check.
+        let t = try await TestServer.start(policy: TestServer.policy(openMs: 60_000), logs: logs)
         defer { Task { await t.stop() } }
         let c = try await t.connect()
         for _ in 0..<4 {

@@ -7,7 +7,9 @@ import Testing
 /// Two breakerd servers on one Redis and one key prefix give the same answers.
 @Suite struct FleetTests {
     @Test func failuresThroughOneTripTheOtherAndHalfOpenPermitsHoldAcrossBoth() async throws {
-        var policy = TestServer.fastPolicy
+        // Open long enough that the deny below is still "open" on a loaded machine; the test then
+        // sleeps for the retry-after the deny itself gives.
+        var policy = TestServer.policy(openMs: 5000)
         try policy.set("half_open_permits", to: "3")
         try policy.set("permit_ttl_ms", to: "10000")
         let prefix = TestRedis.uniquePrefix("fleet")
@@ -26,9 +28,10 @@ import Testing
             let p = try #require(try await ca.command("ACQUIRE", "shared").text).split(separator: " ")[1]
             _ = try await ca.command("REPORT", "shared", String(p), "FAILURE")
         }
-        #expect(try await cb.command("ACQUIRE", "shared").text?.hasPrefix("DENY open ") == true)
-
-        try await Task.sleep(for: .milliseconds(350))
+        let deny = try #require(try await cb.command("ACQUIRE", "shared").text).split(separator: " ")
+        #expect(deny.count >= 3 && deny[0] == "DENY" && deny[1] == "open", "\(deny)")
+        let retryAfter = try #require(Int(deny[2]))
+        try await Task.sleep(for: .milliseconds(retryAfter + 50))
         // 50 clients, half on each server, ask at once: at most half_open_permits trial permits.
         var clients: [TestClient] = []
         for i in 0..<50 { clients.append(try await (i % 2 == 0 ? a : b).connect()) }

@@ -22,6 +22,10 @@ public final class BreakerMetrics: BreakerServerObserver {
     private let breakerLabels: BoundedLabels
     private let replicaLabels: BoundedLabels
     private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    /// The hot path's counters (one per command, and per breaker or replica and result) found by a
+    /// cheap key, without building the registry's label string on every call.
+    private let commandCounters: [String: CoreMetrics.Counter]
+    private let fast = Mutex<[FastKey: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
     private let storeUp: Meter
     private let openConnections: Meter
@@ -50,31 +54,61 @@ public final class BreakerMetrics: BreakerServerObserver {
         storeUp = Meter(label: "breakerd_store_up", factory: factory)
         openConnections = Meter(label: "breakerd_open_connections", factory: factory)
         sseClients = Meter(label: "breakerd_http_event_streams", factory: factory)
+        var commands: [String: CoreMetrics.Counter] = [:]
+        for c in Self.knownCommands.union([Self.overflowLabel]) {
+            commands[c] = CoreMetrics.Counter(label: "breakerd_commands_total", dimensions: [("command", c)], factory: factory)
+        }
+        commandCounters = commands
     }
 
     // MARK: BreakerServerObserver
 
     public func commandExecuted(_ name: String) {
-        let command = Self.knownCommands.contains(name) ? name : Self.overflowLabel
-        counter("breakerd_commands_total", [("command", command)]).increment()
+        (commandCounters[name] ?? commandCounters[Self.overflowLabel])?.increment()
     }
 
     public func acquired(breaker: String, result: AcquireResultKind, replica: String) {
-        counter("breakerd_acquires_total", [("breaker", breakerLabels.label(for: breaker)), ("result", result.rawValue)])
-            .increment()
-        if !replica.isEmpty {
-            counter("breakerd_replica_acquires_total", [("replica", replicaLabels.label(for: replica)), ("result", result.rawValue)])
-                .increment()
-        }
+        labeled(.acquires, breaker, result.rawValue).increment()
+        if !replica.isEmpty { labeled(.replicaAcquires, replica, result.rawValue).increment() }
     }
 
     public func reported(breaker: String, outcome: Outcome, replica: String) {
         let outcome = outcome.rawValue.lowercased()
-        counter("breakerd_reports_total", [("breaker", breakerLabels.label(for: breaker)), ("outcome", outcome)]).increment()
-        if !replica.isEmpty {
-            counter("breakerd_replica_reports_total", [("replica", replicaLabels.label(for: replica)), ("outcome", outcome)])
-                .increment()
+        labeled(.reports, breaker, outcome).increment()
+        if !replica.isEmpty { labeled(.replicaReports, replica, outcome).increment() }
+    }
+
+    /// The counters whose first label a client chooses (a breaker or replica name).
+    private enum Labeled: Int {
+        case acquires, replicaAcquires, reports, replicaReports
+
+        var metric: (name: String, label: String, value: String) {
+            switch self {
+            case .acquires: return ("breakerd_acquires_total", "breaker", "result")
+            case .replicaAcquires: return ("breakerd_replica_acquires_total", "replica", "result")
+            case .reports: return ("breakerd_reports_total", "breaker", "outcome")
+            case .replicaReports: return ("breakerd_replica_reports_total", "replica", "outcome")
+            }
         }
+    }
+
+    private struct FastKey: Hashable {
+        let metric: Int
+        let name: String
+        let value: String
+    }
+
+    private func labeled(_ kind: Labeled, _ name: String, _ value: String) -> CoreMetrics.Counter {
+        let key = FastKey(metric: kind.rawValue, name: name, value: value)
+        if let c = fast.withLock({ $0[key] }) { return c }
+        let labels = (kind == .acquires || kind == .reports) ? breakerLabels : replicaLabels
+        let label = labels.label(for: name)
+        let m = kind.metric
+        let c = counter(m.name, [(m.label, label), (m.value, value)])
+        // Only names kept as labels of their own are remembered here, so this map stays as bounded
+        // as the labels are (a name past the bound, or cut to 64 bytes, takes the slow path).
+        if label == name { fast.withLock { $0[key] = c } }
+        return c
     }
 
     public func transitioned(breaker: String, from: BreakerState, to: BreakerState) {
@@ -121,7 +155,7 @@ public final class BreakerMetrics: BreakerServerObserver {
     ]
 
     static let storeOperations: Set<String> = [
-        "acquire", "report", "state", "history", "list", "config", "force", "reset", "ping",
+        "acquire", "report", "state", "history", "list", "config", "force", "reset", "ping", "fold",
     ]
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {

@@ -4,6 +4,9 @@
 // of calls; it prints cycles per second, latency percentiles (HdrHistogram) and, given --pid,
 // breakerd's peak resident memory. --deny-only sends ACQUIRE alone (the deny path of open breakers),
 // --idle N opens N more connections that send nothing, --stampede samples live half-open trials.
+// --pipeline P runs P callers on each connection, their requests pipelined as a replica's client
+// library does; --rate R paces all callers together to R cycles a second, and latency is then
+// measured from when each cycle was due, so a server that falls behind shows it.
 import Foundation
 import Histogram
 import NIOCore
@@ -23,6 +26,8 @@ struct Options {
     var prefix = "bench"
     var stampede = false
     var label = "run"
+    var pipeline = 1
+    var rate = 0.0
 
     static func parse() -> Options {
         var o = Options()
@@ -45,8 +50,10 @@ struct Options {
             case "--prefix": o.prefix = value()
             case "--stampede": o.stampede = true
             case "--label": o.label = value()
+            case "-P", "--pipeline": o.pipeline = max(1, Int(value())!)
+            case "--rate": o.rate = Double(value())!
             case "-h", "--help":
-                print("usage: breaker-bench [--host H] [--port P] [-c conns] [-d seconds] [-b breakers] [-f failure-ratio] [--deny-only] [--idle N] [--stampede] [--pid breakerd-pid] [--prefix name] [--label text]")
+                print("usage: breaker-bench [--host H] [--port P] [-c conns] [-d seconds] [-b breakers] [-f failure-ratio] [--deny-only] [--idle N] [--stampede] [--pid breakerd-pid] [--prefix name] [--label text] [-P callers-per-connection] [--rate cycles-per-second]")
                 exit(0)
             default: fatalError("unknown flag \(a)")
             }
@@ -61,68 +68,153 @@ func frame(_ words: [String]) -> ByteBuffer {
     return b
 }
 
-/// Runs one connection's acquire/report loop on the event loop; no locks on the hot path.
+/// Requests encoded once for all connections: ACQUIRE of each breaker, and the parts of a REPORT
+/// around its permit.
+struct Frames: Sendable {
+    let acquire: [ByteBuffer]
+    let reportHeads: [ByteBuffer]
+    let reportTails: [ByteBuffer]
+
+    init(_ options: Options) {
+        let names = (0..<options.breakers).map { "\(options.prefix)-\($0)" }
+        acquire = names.map { frame(["ACQUIRE", $0]) }
+        reportHeads = names.map { name in
+            var b = ByteBufferAllocator().buffer(capacity: 64)
+            b.writeString("*6\r\n$6\r\nREPORT\r\n$\(name.utf8.count)\r\n\(name)\r\n")
+            return b
+        }
+        reportTails = ["SUCCESS", "FAILURE"].map { outcome in
+            var b = ByteBufferAllocator().buffer(capacity: 64)
+            b.writeString("\r\n$7\r\n\(outcome)\r\n$7\r\nLATENCY\r\n$1\r\n1\r\n")
+            return b
+        }
+    }
+}
+
+/// Runs one connection's callers on the event loop; no locks on the hot path. Replies come back in
+/// request order, so a FIFO says whose each one is.
 final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = RESPValue
     typealias OutboundOut = ByteBuffer
 
+    struct Caller {
+        var breaker = 0
+        var start: NIODeadline = .now()
+        var reporting = false
+    }
+
     let options: Options
     let deadline: NIODeadline
+    /// Time between two cycles of one caller when paced; nil when each starts as the last ends.
+    let interval: TimeAmount?
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var cycles = 0
     var denies = 0
     var errors = 0
-    var cycleStart: NIODeadline = .now()
-    var breaker = ""
+    var callers: [Caller]
+    /// So the generator spends its CPU on the wire, not on building frames.
+    let acquireFrames: [ByteBuffer]
+    let reportHeads: [ByteBuffer]
+    let reportTails: [ByteBuffer]
+    var waiting = CircularBuffer<Int>()
     var rng = SystemRandomNumberGenerator()
     let done: EventLoopPromise<Void>
     var finished = false
+    var active: Int
 
-    init(options: Options, deadline: NIODeadline, done: EventLoopPromise<Void>) {
+    init(options: Options, totalCallers: Int, deadline: NIODeadline, done: EventLoopPromise<Void>) {
         self.options = options
         self.deadline = deadline
         self.done = done
+        self.callers = Array(repeating: Caller(), count: options.pipeline)
+        self.active = options.pipeline
+        self.interval = options.rate > 0 ? .nanoseconds(Int64(Double(totalCallers) / options.rate * 1e9)) : nil
+        self.acquireFrames = sharedFrames.acquire
+        self.reportHeads = sharedFrames.reportHeads
+        self.reportTails = sharedFrames.reportTails
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        startCycle(context: context)
+        let now = NIODeadline.now()
+        for i in callers.indices {
+            if let interval {
+                // Spread the first cycles over one interval so paced callers do not move in step.
+                let offset = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds), using: &rng))
+                schedule(i, at: now + offset, context: context)
+            } else {
+                startCycle(i, due: now, context: context)
+            }
+        }
+        context.flush()
     }
 
-    func startCycle(context: ChannelHandlerContext) {
-        if NIODeadline.now() >= deadline {
-            finished = true
-            done.succeed()
-            context.close(promise: nil)
+    func schedule(_ i: Int, at due: NIODeadline, context: ChannelHandlerContext) {
+        if due <= .now() {
+            startCycle(i, due: due, context: context)
             return
         }
-        breaker = "\(options.prefix)-\(Int.random(in: 0..<options.breakers, using: &rng))"
-        cycleStart = .now()
-        context.writeAndFlush(wrapOutboundOut(frame(["ACQUIRE", breaker])), promise: nil)
+        context.eventLoop.scheduleTask(deadline: due) {
+            self.startCycle(i, due: due, context: context)
+            context.flush()
+        }
+    }
+
+    func startCycle(_ i: Int, due: NIODeadline, context: ChannelHandlerContext) {
+        if NIODeadline.now() >= deadline {
+            active -= 1
+            if active == 0 && !finished {
+                finished = true
+                done.succeed()
+                context.close(promise: nil)
+            }
+            return
+        }
+        callers[i].breaker = Int.random(in: 0..<options.breakers, using: &rng)
+        callers[i].start = due
+        callers[i].reporting = false
+        waiting.append(i)
+        context.write(wrapOutboundOut(acquireFrames[callers[i].breaker]), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let reply = unwrapInboundIn(data)
+        guard let i = waiting.popFirst() else { return }
         guard case .simpleString(let line) = reply else {
             errors += 1
-            finishCycle(context: context)
+            finishCycle(i, context: context)
             return
         }
-        if line.hasPrefix("PERMIT "), !options.denyOnly {
-            let permit = line.split(separator: " ")[1]
-            let outcome = Double.random(in: 0..<1, using: &rng) < options.failureRatio ? "FAILURE" : "SUCCESS"
-            context.writeAndFlush(wrapOutboundOut(frame(["REPORT", breaker, String(permit), outcome, "LATENCY", "1"])), promise: nil)
-            breaker = ""  // next reply is the REPORT's
+        if !callers[i].reporting, line.hasPrefix("PERMIT "), !options.denyOnly {
+            let permit = line.utf8.dropFirst(7).prefix { $0 != UInt8(ascii: " ") }
+            let failed = Double.random(in: 0..<1, using: &rng) < options.failureRatio
+            callers[i].reporting = true
+            waiting.append(i)
+            var b = context.channel.allocator.buffer(capacity: 96)
+            b.writeImmutableBuffer(reportHeads[callers[i].breaker])
+            b.writeString("$\(permit.count)\r\n")
+            b.writeBytes(permit)
+            b.writeImmutableBuffer(reportTails[failed ? 1 : 0])
+            context.write(wrapOutboundOut(b), promise: nil)
             return
         }
         if line.hasPrefix("DENY ") { denies += 1 }
-        finishCycle(context: context)
+        finishCycle(i, context: context)
     }
 
-    func finishCycle(context: ChannelHandlerContext) {
-        let micros = (NIODeadline.now() - cycleStart).nanoseconds / 1000
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func finishCycle(_ i: Int, context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        let micros = (now - callers[i].start).nanoseconds / 1000
         _ = histogram.record(UInt64(max(0, micros)))
         cycles += 1
-        startCycle(context: context)
+        if let interval {
+            schedule(i, at: callers[i].start + interval, context: context)
+        } else {
+            startCycle(i, due: now, context: context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -146,6 +238,7 @@ func peakRSS(_ pid: Int32) -> String {
 }
 
 let options = Options.parse()
+let sharedFrames = Frames(options)
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
 func connect(_ handler: (any ChannelHandler & Sendable)?) throws -> any Channel {
@@ -203,7 +296,7 @@ var futures: [EventLoopFuture<Void>] = []
 let started = NIODeadline.now()
 for _ in 0..<options.connections {
     let promise = group.next().makePromise(of: Void.self)
-    let h = CycleHandler(options: options, deadline: deadline, done: promise)
+    let h = CycleHandler(options: options, totalCallers: options.connections * options.pipeline, deadline: deadline, done: promise)
     handlers.append(h)
     futures.append(promise.futureResult)
     _ = try connect(h)
@@ -225,8 +318,8 @@ let (histogram, cycles, denies, errors) = try group.next().submit { () -> (Histo
 }.wait()
 
 var line = String(
-    format: "%@: %d conns, %.1f s, %d breakers: %.0f cycles/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, denies %d, errors %d",
-    options.label, options.connections, elapsed, options.breakers, Double(cycles) / elapsed,
+    format: "%@: %d conns x %d callers, %.1f s, %d breakers: %.0f cycles/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, denies %d, errors %d",
+    options.label, options.connections, options.pipeline, elapsed, options.breakers, Double(cycles) / elapsed,
     Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000,
     Double(histogram.valueAtPercentile(99.9)) / 1000, denies, errors)
 if options.idle > 0 { line += ", idle conns \(options.idle)" }

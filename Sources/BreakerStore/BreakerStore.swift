@@ -278,7 +278,7 @@ public final class BreakerStore: Sendable {
     private func command(_ sha: [UInt8], name: BreakerName, now: Int?, _ args: [String]) -> [[UInt8]] {
         let keys = BreakerKeys(prefix: configuration.keyPrefix, name: name)
         var command: [[UInt8]] = [Array("EVALSHA".utf8), sha, Array("5".utf8)]
-        command.reserveCapacity(24 + args.count)
+        command.reserveCapacity(12 + args.count)
         for k in keys.all { command.append(Array(k.utf8)) }
         command.append(now.map { Array(String($0).utf8) } ?? [])
         command.append(contentsOf: defaults.withLock { $0.argv })
@@ -312,10 +312,13 @@ public final class BreakerStore: Sendable {
         return StoreError(.redis, "unexpected reply to \(what): \(reply)")
     }
 
-    /// ARGV[2...17] minus the name: the policy's twelve values, idle ttl, history cap, channel.
+    /// ARGV[2...4] (see common.lua): the policy's twelve values in one text, in `BreakerPolicy.keys`
+    /// order; idle ttl and history cap; the events channel.
     private static func policyArgv(_ p: BreakerPolicy, _ c: StoreConfiguration) -> [[UInt8]] {
-        p.values.map { Array($0.value.utf8) } + [
-            Array(String(c.idleTTLMs).utf8), Array(String(c.historyLength).utf8), Array(c.eventsChannel.utf8),
+        [
+            Array(p.values.map(\.value).joined(separator: " ").utf8),
+            Array("\(c.idleTTLMs) \(c.historyLength)".utf8),
+            Array(c.eventsChannel.utf8),
         ]
     }
 

@@ -21,6 +21,17 @@ import Testing
 
     @Test(arguments: seeds)
     func scriptsAgreeWithTheModel(seed: UInt64) async throws {
+        try await check(seed: seed, asOverrides: false)
+    }
+
+    /// The same, with the random policy set on the breaker (its config key) over a default that
+    /// differs in every key, so every policy value the scripts use comes from the overrides.
+    @Test(arguments: seeds.prefix(6))
+    func scriptsAgreeWithTheModelUnderPerBreakerOverrides(seed: UInt64) async throws {
+        try await check(seed: seed, asOverrides: true)
+    }
+
+    func check(seed: UInt64, asOverrides: Bool) async throws {
         var rng = SplitMix(state: seed)
         // A random policy, small enough that every rule is exercised within a few hundred steps.
         let windowMs = [1000, 2000, 5000].randomElement(using: &rng)!
@@ -38,14 +49,25 @@ import Testing
             ("success_threshold", String(Int.random(in: 1...3, using: &rng))),
             ("permit_ttl_ms", String([150, 400, 1000].randomElement(using: &rng)!)),
         ]
-        let h = try StoreHarness(policy: pairs)
+        let h: StoreHarness
+        if asOverrides {
+            h = try StoreHarness(policy: [
+                ("window_ms", "60000"), ("buckets", "3"), ("failure_rate", "0.9"), ("min_calls", "50"),
+                ("slow_call_ms", "5"), ("slow_call_rate", "0.1"), ("open_ms", "50000"), ("open_backoff", "3"),
+                ("max_open_ms", "900000"), ("half_open_permits", "7"), ("success_threshold", "9"),
+                ("permit_ttl_ms", "77777"),
+            ])
+            _ = try await h.store.setPolicy(h.name("prop"), pairs, actor: "prop")
+        } else {
+            h = try StoreHarness(policy: pairs)
+        }
         defer { h.shutdown() }
         let policy = try BreakerPolicy().applying(pairs)
         var model = BreakerModel(policy: policy)
         var now = t0
         var permits: [String] = []
         let name = h.name("prop")
-        let context = "seed \(seed), policy \(pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"
+        let context = "seed \(seed)\(asOverrides ? " (as overrides)" : ""), policy \(pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "))"
 
         for step in 0..<400 {
             let roll = Int.random(in: 0..<100, using: &rng)

@@ -42,7 +42,50 @@ struct StoreHarness {
         try await client.send(args)
     }
 
+    /// The breaker's state record as the scripts store it (see common.lua): the header's fields by
+    /// name, and every bucket of the window, the current one (kept in the header) included.
+    func stateRecord(_ b: String = "payments") async throws -> StateRecord {
+        guard case .string(let bytes) = try await redis("GET", "\(prefix):{\(b)}:s") else {
+            throw TestRedisError("no state record for \(b)")
+        }
+        return StateRecord(bytes)
+    }
+
     func shutdown() { client.shutdown() }
+}
+
+/// A decoded state record: 18 header doubles, the policy block, then the ring of buckets.
+struct StateRecord {
+    static let headerFields = [
+        "seq", "on", "calls", "fails", "slows", "bc", "bf", "bw",
+        "state", "gen", "head", "nb", "bms", "open_until", "opens", "oks", "cf", "ex",
+    ]
+    static let ringOffset = 408
+
+    let header: [String: Double]
+    /// Every bucket: the header's current one first, then the ring's slots (missing slots are empty).
+    let buckets: [(calls: Double, failures: Double, slow: Double)]
+    let byteCount: Int
+
+    init(_ bytes: [UInt8]) {
+        func double(at offset: Int) -> Double {
+            guard offset + 8 <= bytes.count else { return 0 }
+            var bits: UInt64 = 0
+            for i in 0..<8 { bits |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+            return Double(bitPattern: bits)
+        }
+        var header: [String: Double] = [:]
+        for (i, name) in Self.headerFields.enumerated() { header[name] = double(at: 8 * i) }
+        self.header = header
+        var buckets = [(header["bc"] ?? 0, header["bf"] ?? 0, header["bw"] ?? 0)]
+        var offset = Self.ringOffset
+        while offset + 24 <= bytes.count {
+            buckets.append((double(at: offset), double(at: offset + 8), double(at: offset + 16)))
+            offset += 24
+        }
+        self.buckets = buckets
+        byteCount = bytes.count
+    }
 }
 
 /// A fixed starting instant for tests that inject time (a whole multiple of every bucket length used).

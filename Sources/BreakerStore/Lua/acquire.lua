@@ -1,49 +1,68 @@
 --[[ acquire.lua: may this caller call the dependency now?
-KEYS, ARGV[1..17]: see common.lua. No arguments of its own.
+KEYS, ARGV[1..5]: see common.lua. No arguments of its own.
 Moves an open breaker whose time is up to half-open, fails trials whose lease ran out, hands out at
 most half_open_permits live trial permits across all callers, and honours the operator's mode.
 Returns { 'PERMIT', state, permit, 0, gen, event... }   (permit: '<gen>.<seq>.<issued ms>')
      or { 'DENY', state, '', retry_after_ms, gen, event... }
 (events: the lines of any transitions this call made, as published) ]]
 
-local function issue(zset)
-  S.seq = S.seq + 1
-  dirty.seq = true
-  redis.call('ZADD', zset, now, S.seq)
-  redis.call('PEXPIRE', zset, idle_ttl)
-  return S.gen .. '.' .. S.seq .. '.' .. now
+-- Issues the next permit into the outstanding zset or, given how many live trials the trials zset
+-- holds, into that. A permit that creates its zset gives it the idle expiry.
+local function issue(live_trials)
+  local seq = S.seq + 1
+  S.seq, S.hot = seq, 'seq'
+  local s, t = string.format('%d', seq), string.format('%d', now)
+  if live_trials then
+    redis.call('ZADD', KEYS[3], t, s)
+    if live_trials == 0 then redis.call('PEXPIRE', KEYS[3], string.match(ARGV[3], '^%d+')) end
+  else
+    local added = redis.call('ZADD', KEYS[2], t, s)
+    if S.on <= 0 then redis.call('PEXPIRE', KEYS[2], string.match(ARGV[3], '^%d+')) end
+    S.on = S.on + added
+    -- Permits not reported within their lease are forgotten (a report checks the lease itself, so
+    -- this is only housekeeping, done every 16th permit).
+    if seq % 16 == 0 then
+      policy()
+      S.on = S.on - redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now - S.permit_ttl_ms))
+    end
+  end
+  return string.format('%d.%s.%s', S.gen, s, t)
 end
 
-expire_mode()
+if S.mode ~= 'auto' then lib().expire_mode() end
 
 local reply
-if M.mode == 'forced_open' then
+if S.mode == 'forced_open' then
   reply = { 'DENY', S.state, '', retry_after() }
-elseif M.mode == 'forced_closed' then
-  reply = { 'PERMIT', S.state, issue(K_OUT), 0 }
+elseif S.mode == 'forced_closed' then
+  reply = { 'PERMIT', S.state, issue(), 0 }
 else
-  sweep_trials()
-  if S.state == 'open' and now >= S.open_until then
-    half_open('open_elapsed', 'permits=' .. P.half_open_permits)
+  if S.state ~= 'closed' then
+    if S.state == 'half_open' then lib().sweep_trials() end
+    if S.state == 'open' and now >= S.open_until then
+      policy(true)
+      lib().half_open('open_elapsed', 'permits=' .. S.half_open_permits)
+    end
   end
   if S.state == 'closed' then
-    reply = { 'PERMIT', S.state, issue(K_OUT), 0 }
-  elseif S.state == 'half_open' and redis.call('ZCARD', K_TRIALS) < P.half_open_permits then
-    reply = { 'PERMIT', S.state, issue(K_TRIALS), 0 }
-  elseif M.mode == 'metrics_only' then
-    -- Would be denied; metrics_only lets it through as a permit that counts nothing.
-    reply = { 'PERMIT', S.state, issue(K_OUT), 0 }
+    reply = { 'PERMIT', S.state, issue(), 0 }
   else
-    reply = { 'DENY', S.state, '', retry_after() }
+    local live
+    if S.state == 'half_open' then
+      policy(true)
+      live = redis.call('ZCARD', K_TRIALS)
+      if live >= S.half_open_permits then live = nil end
+    end
+    if live then
+      reply = { 'PERMIT', S.state, issue(live), 0 }
+    elseif S.mode == 'metrics_only' then
+      -- Would be denied; metrics_only lets it through as a permit that counts nothing.
+      reply = { 'PERMIT', S.state, issue(), 0 }
+    else
+      reply = { 'DENY', S.state, '', retry_after() }
+    end
   end
 end
 
--- Permits not reported within their lease are forgotten (a report checks the lease itself, so
--- this is only housekeeping, done every 16th permit).
-if S.seq % 16 == 0 then
-  redis.call('ZREMRANGEBYSCORE', K_OUT, '-inf', now - P.permit_ttl_ms)
-end
-
-finish()
 reply[5] = S.gen
-return with_events(reply)
+return finish(reply)

@@ -2,294 +2,463 @@
 report.lua, state.lua and control.lua, so each still runs as one atomic script.
 
 KEYS (one breaker; all under its hash tag {name}, so each script runs on one Cluster slot)
-  KEYS[1] state        hash: state, gen, seq, head, calls, fails, slows, nb, bms, open_until, opens,
-                       oks, and the window's buckets c<i>, f<i>, w<i> (calls, failures, slow calls)
+  KEYS[1] state        string: the state record (below)
   KEYS[2] outstanding  zset: permit sequence number -> acquire time (ms)
   KEYS[3] trials       zset: half-open trial permit sequence number -> acquire time (ms)
   KEYS[4] history      list: event lines, newest first, capped
   KEYS[5] config       hash: policy overrides and the operator's mode (mode, mode_by, mode_why,
                        mode_at, mode_until); the only key that does not expire when idle
 ARGV
-  ARGV[1]      now in unix ms, or '' to use Redis's own clock (production always passes '')
-  ARGV[2..13]  default policy: window_ms, buckets, failure_rate, min_calls, slow_call_ms,
-               slow_call_rate, open_ms, open_backoff, max_open_ms, half_open_permits,
-               success_threshold, permit_ttl_ms (ms, counts, rates 0..1)
-  ARGV[14]     idle ttl (ms): state, outstanding, trials and history expire after this long unused
-  ARGV[15]     history cap (entries)
-  ARGV[16]     events channel; every event is also published on <channel>:<name>
-  ARGV[17]     the breaker's name, for event lines
-  ARGV[18..]   the operation's own arguments
+  ARGV[1]   now in unix ms, or '' to use Redis's own clock (production always passes '')
+  ARGV[2]   default policy: one text of twelve space-separated values, in this order: window_ms,
+            buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate, open_ms, open_backoff,
+            max_open_ms, half_open_permits, success_threshold, permit_ttl_ms (ms, counts, rates 0..1)
+  ARGV[3]   '<idle ttl ms> <history cap>': state, outstanding, trials and history expire after the
+            idle ttl unused; the history keeps history cap entries
+  ARGV[4]   events channel; every event is also published on <channel>:<name>
+  ARGV[5]   the breaker's name, for event lines
+  ARGV[6..] the operation's own arguments
 A permit is '<gen>.<seq>.<ms>': the generation it was issued in, its sequence number and when it
-was issued (Redis's clock). ]]
+was issued (Redis's clock).
 
-local K_STATE, K_OUT, K_TRIALS, K_HIST, K_CONF = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+The state record (KEYS[1]) is one binary string of little-endian doubles:
+  bytes 1-144    the header, 18 doubles:
+                 seq, on, calls, fails, slows, bc, bf, bw,
+                 state (0 closed, 1 open, 2 half_open), gen, head, nb, bms, open_until, opens, oks, cf, ex
+  bytes 145-248  the default policy as last parsed, 13 doubles: the length of its text, then
+                 window_ms, buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate,
+                 permit_ttl_ms, open_ms, open_backoff, max_open_ms, half_open_permits, success_threshold
+  bytes 249-408  that text (ARGV[2]), zero-padded: while ARGV[2] is the same text, the policy is
+                 read from the record instead of parsed (a text over 160 bytes is never kept)
+  bytes 409-     the ring: up to nb buckets of 3 doubles (calls, failures, slow calls; slot i at
+                 byte 409 + 24 * i)
+head is the number of the window's current bucket (now / bucket length), whose counts are bc, bf,
+bw in the header: a counted call rewrites only the header's fields on..bw, a permit only seq and
+on. The ring holds the window's other buckets at (bucket number % nb); it is written when time
+moves on to a new bucket, and a slot past its end (or a ring not written yet) is an empty bucket.
+calls, fails and slows are the window's totals; nb and bms the bucket count and length the window
+was laid out with; oks the successful trials so far; cf whether the config key holds anything; ex
+when the idle expiry was last refreshed; on how many permits the outstanding zset holds, so that
+the permit that creates it gives it its expiry. A record in the earlier layout (a hash) is read
+once and rewritten in this one.
+
+Cost: every call runs a script, so the common paths are kept lean. The breaker and its policy live
+in one table, S; the policy is parsed (or read from the record) only by the paths that need it
+(policy()); closures capture few locals (functions name the keys as KEYS[n]); numbers are made
+from text by arithmetic (s + 0), not tonumber, which parses twice; no number is handed to
+redis.call (Redis would format it); and the functions only rare paths need are made by lib() when
+one is first needed. ]]
+
+local K_STATE, K_OUT, K_TRIALS, K_CONF = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 
 local now
 if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
+  now = ARGV[1] + 0
 else
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
 end
 
-local P = {
-  window_ms = tonumber(ARGV[2]), buckets = tonumber(ARGV[3]), failure_rate = tonumber(ARGV[4]),
-  min_calls = tonumber(ARGV[5]), slow_call_ms = tonumber(ARGV[6]), slow_call_rate = tonumber(ARGV[7]),
-  open_ms = tonumber(ARGV[8]), open_backoff = tonumber(ARGV[9]), max_open_ms = tonumber(ARGV[10]),
-  half_open_permits = tonumber(ARGV[11]), success_threshold = tonumber(ARGV[12]),
-  permit_ttl_ms = tonumber(ARGV[13]),
-}
-local idle_ttl = tonumber(ARGV[14])
-local history_max = tonumber(ARGV[15])
-local channel = ARGV[16]
-local name = ARGV[17]
-
-local B, bucket_ms, idx, slot
-local function window_geometry()
-  B = P.buckets
-  bucket_ms = math.floor(P.window_ms / B)
-  idx = math.floor(now / bucket_ms)
-  slot = idx % B
-end
-window_geometry()
-
--- One read of the state hash. The current bucket's fields are read with it, for the default
--- window; a breaker whose operator changed the window reads them again below.
-local FIELDS = { 'state', 'gen', 'seq', 'head', 'calls', 'fails', 'slows', 'nb', 'bms', 'open_until',
-  'opens', 'oks', 'cf', 'ex' }
-local S = {}
+-- S: the breaker as its state record holds it (raw: the record's first 408 bytes), its mode, what
+-- this call changed (changed: anything; hot: only seq and on ('seq'), or only on..bw ('count')),
+-- and the policy's fields once policy() has run.
+local S
 do
-  local r = redis.call('HMGET', K_STATE, 'state', 'gen', 'seq', 'head', 'calls', 'fails', 'slows',
-    'nb', 'bms', 'open_until', 'opens', 'oks', 'cf', 'ex', 'c' .. slot, 'f' .. slot, 'w' .. slot)
-  S.state = r[1] or 'closed'
-  for i = 2, 14 do S[FIELDS[i]] = tonumber(r[i] or 0) end
-  S.sc, S.sf, S.sw = tonumber(r[15] or 0), tonumber(r[16] or 0), tonumber(r[17] or 0)
-  S.fresh = not r[4]
+  local raw = redis.pcall('GETRANGE', K_STATE, '0', '407')
+  local ring
+  if type(raw) == 'table' then
+    -- The earlier layout: a hash of fields state, gen, ..., and c<i>, f<i>, w<i> per bucket.
+    local h = redis.call('HGETALL', K_STATE)
+    local f = {}
+    for i = 1, #h, 2 do f[h[i]] = tonumber(h[i + 1]) or h[i + 1] end
+    raw = ''
+    if f.head then
+      local function n(k) return f[k] or 0 end
+      local nb, head = n('nb'), n('head')
+      local cur = nb > 0 and head % nb or 0
+      local parts = {}
+      for i = 0, nb - 1 do
+        if i == cur then parts[#parts + 1] = struct.pack('<ddd', 0, 0, 0)
+        else parts[#parts + 1] = struct.pack('<ddd', n('c' .. i), n('f' .. i), n('w' .. i)) end
+      end
+      ring = table.concat(parts)
+      local code = 0
+      if f.state == 'open' then code = 1 elseif f.state == 'half_open' then code = 2 end
+      raw = struct.pack('<dddddddddddddddddd', n('seq'), redis.call('ZCARD', K_OUT), n('calls'), n('fails'),
+        n('slows'), n('c' .. cur), n('f' .. cur), n('w' .. cur), code, n('gen'), head, nb, n('bms'),
+        n('open_until'), n('opens'), n('oks'), n('cf'), n('ex'))
+    end
+  end
+  if raw == '' then
+    S = { fresh = true, state = 'closed', gen = 0, seq = 0, on = 0, calls = 0, fails = 0, slows = 0,
+      bc = 0, bf = 0, bw = 0, head = 0, nb = 0, bms = 0, open_until = 0, opens = 0, oks = 0, cf = 0, ex = 0,
+      mode = 'auto', raw = raw, changed = true }
+  else
+    local seq, on, calls, fails, slows, bc, bf, bw, code, gen, head, nb, bms, open_until, opens, oks, cf, ex =
+      struct.unpack('<dddddddddddddddddd', raw)
+    local state = 'closed'
+    if code == 1 then state = 'open' elseif code == 2 then state = 'half_open' end
+    S = { fresh = false, state = state, gen = gen, seq = seq, on = on, calls = calls, fails = fails,
+      slows = slows, bc = bc, bf = bf, bw = bw, head = head, nb = nb, bms = bms, open_until = open_until,
+      opens = opens, oks = oks, cf = cf, ex = ex, mode = 'auto', raw = raw }
+  end
+  if ring then
+    -- Migrated: the next write replaces the hash.
+    S.ring, S.ring_changed, S.changed = ring, true, true
+  end
 end
-
-local dirty = {}
-local events = {}
 
 -- The operator's settings (policy overrides and mode) live in their own key, read only when the
--- state says there are some ('cf'), or when the state is new (it may have expired while the
--- settings stayed).
-local M = { mode = 'auto', by = '', why = '', at = 0, untl = 0 }
+-- state says there are some (cf), or when the state is new (it may have expired while the
+-- settings stayed). mode_by, mode_why, mode_at and mode_until are in S once it has been read.
 if S.fresh or S.cf == 1 then
   local conf = redis.call('HGETALL', K_CONF)
+  S.mode_by, S.mode_why, S.mode_at, S.mode_until = '', '', 0, 0
   for i = 1, #conf, 2 do
     local k, v = conf[i], conf[i + 1]
-    if P[k] ~= nil then P[k] = tonumber(v)
-    elseif k == 'mode' then M.mode = v
-    elseif k == 'mode_by' then M.by = v
-    elseif k == 'mode_why' then M.why = v
-    elseif k == 'mode_at' then M.at = tonumber(v)
-    elseif k == 'mode_until' then M.untl = tonumber(v) end
+    if k == 'mode' then S.mode = v
+    elseif k == 'mode_by' then S.mode_by = v
+    elseif k == 'mode_why' then S.mode_why = v
+    elseif k == 'mode_at' then S.mode_at = tonumber(v)
+    elseif k == 'mode_until' then S.mode_until = tonumber(v) end
   end
   local cf = (#conf > 0) and 1 or 0
-  if cf ~= S.cf then S.cf = cf; dirty.cf = true end
-  local old_slot, old_bucket_ms = slot, bucket_ms
-  window_geometry()
-  if slot ~= old_slot or bucket_ms ~= old_bucket_ms then
-    local v = redis.call('HMGET', K_STATE, 'c' .. slot, 'f' .. slot, 'w' .. slot)
-    S.sc, S.sf, S.sw = tonumber(v[1] or 0), tonumber(v[2] or 0), tonumber(v[3] or 0)
+  if cf ~= S.cf then S.cf = cf; S.changed = true end
+  if #conf > 0 then S.conf = conf end
+end
+
+-- The policy, as fields of S: the default (ARGV[2]) with the breaker's overrides, and the window's
+-- geometry under it (buckets of bucket_ms; idx the current bucket's number). policy() gives what
+-- the common paths use (window_ms, buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate,
+-- permit_ttl_ms); policy(true) all of it (open_ms, open_backoff, max_open_ms, half_open_permits,
+-- success_threshold too). The default comes from the record while ARGV[2] is the text it was
+-- parsed from, else from ARGV[2] (and the record keeps it for next time: S.pcache).
+local function policy(all)
+  if not S.window_ms then
+    local text, raw = ARGV[2], S.raw
+    local n = #text
+    if #raw >= 408 and n <= 160 and struct.unpack('<d', raw, 145) == n and string.find(raw, text, 249, true) == 249 then
+      S.window_ms, S.buckets, S.failure_rate, S.min_calls, S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms =
+        struct.unpack('<ddddddd', raw, 153)
+    else
+      local a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 = string.match(text,
+        '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+      S.window_ms, S.buckets, S.failure_rate, S.min_calls, S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms =
+        a1 + 0, a2 + 0, a3 + 0, a4 + 0, a5 + 0, a6 + 0, a12 + 0
+      S.open_ms, S.open_backoff, S.max_open_ms, S.half_open_permits, S.success_threshold =
+        a7 + 0, a8 + 0, a9 + 0, a10 + 0, a11 + 0
+      local zero = '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
+      if n > 160 then n, text = 0, '' end
+      S.pcache = struct.pack('<ddddddddddddd', n, S.window_ms, S.buckets, S.failure_rate, S.min_calls,
+        S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms, S.open_ms, S.open_backoff, S.max_open_ms,
+        S.half_open_permits, S.success_threshold) .. text .. string.sub(string.rep(zero, 5), n + 1)
+    end
+    if S.conf then all = true end
+  end
+  if all and not S.open_ms then
+    S.open_ms, S.open_backoff, S.max_open_ms, S.half_open_permits, S.success_threshold =
+      struct.unpack('<ddddd', S.raw, 209)
+  end
+  if S.conf and not S.overridden then
+    S.overridden = true
+    local conf = S.conf
+    for i = 1, #conf, 2 do
+      local k, v = conf[i], tonumber(conf[i + 1])
+      if k == 'window_ms' then S.window_ms = v
+      elseif k == 'buckets' then S.buckets = v
+      elseif k == 'failure_rate' then S.failure_rate = v
+      elseif k == 'min_calls' then S.min_calls = v
+      elseif k == 'slow_call_ms' then S.slow_call_ms = v
+      elseif k == 'slow_call_rate' then S.slow_call_rate = v
+      elseif k == 'open_ms' then S.open_ms = v
+      elseif k == 'open_backoff' then S.open_backoff = v
+      elseif k == 'max_open_ms' then S.max_open_ms = v
+      elseif k == 'half_open_permits' then S.half_open_permits = v
+      elseif k == 'success_threshold' then S.success_threshold = v
+      elseif k == 'permit_ttl_ms' then S.permit_ttl_ms = v end
+    end
+  end
+  if not S.idx then
+    S.bucket_ms = math.floor(S.window_ms / S.buckets)
+    S.idx = math.floor(now / S.bucket_ms)
   end
 end
+
 if S.fresh then
   -- A new breaker stores where its window starts, or the next call would start it again.
-  S.head, S.nb, S.bms = idx, B, bucket_ms
-  dirty.head, dirty.nb, dirty.bms = true, true, true
+  policy()
+  S.head, S.nb, S.bms = S.idx, S.buckets, S.bucket_ms
 end
 
-local function mark(...)
-  for _, f in ipairs({ ... }) do dirty[f] = true end
-end
+-- The functions only rare paths need (a transition, a new bucket, a mode, a half-open breaker),
+-- made on first use so that the common paths do not pay for them.
+local L
+local function lib()
+  if L then return L end
+  L = {}
+  local ZERO = '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'  -- an empty bucket
 
--- Empties the window: totals to zero, every bucket gone.
-local function clear_window()
-  if S.calls > 0 then
-    local del = {}
-    for i = 0, S.nb - 1 do
-      del[#del + 1] = 'c' .. i; del[#del + 1] = 'f' .. i; del[#del + 1] = 'w' .. i
+  -- The ring of buckets, read the first time it is needed.
+  function L.load_ring()
+    if S.ring == nil then
+      if S.fresh then S.ring = '' else S.ring = redis.call('GETRANGE', KEYS[1], '408', '-1') end
     end
-    redis.call('HDEL', K_STATE, unpack(del))
   end
-  -- A bucket this call already counted into goes too.
-  for f in pairs(dirty) do
-    if string.match(f, '^[cfw]%d+$') then dirty[f] = nil end
+
+  -- Ring slot s: calls, failures, slow calls.
+  function L.ring_bucket(s)
+    local off = s * 24
+    if #S.ring < off + 24 then return 0, 0, 0 end
+    local c, f, w = struct.unpack('<ddd', S.ring, off + 1)
+    return c, f, w
   end
-  S.calls, S.fails, S.slows = 0, 0, 0
-  S.sc, S.sf, S.sw = 0, 0, 0
-  S.head, S.nb, S.bms = idx, B, bucket_ms
-  mark('calls', 'fails', 'slows', 'head', 'nb', 'bms')
-end
 
--- The buckets that fell out of the window since the last report (those after the stored head, up
--- to now): their field names and what they held. At most B buckets, and only once time has moved
--- into a new bucket, so no call sums the whole window.
-local function fallen_buckets()
-  local names = {}
-  for i = S.head + 1, idx do
-    local s = i % B
-    names[#names + 1] = 'c' .. s; names[#names + 1] = 'f' .. s; names[#names + 1] = 'w' .. s
+  -- Writes bytes (whole buckets) into the ring from slot s on, wrapping past its end.
+  function L.ring_put(s, bytes)
+    local ring = S.ring
+    local len = S.buckets * 24
+    -- A ring not laid out for this window holds only empty buckets (see clear_window).
+    if #ring ~= len then ring = string.rep(ZERO, S.buckets) end
+    local a, n = s * 24, #bytes
+    if a + n <= len then
+      ring = string.sub(ring, 1, a) .. bytes .. string.sub(ring, a + n + 1)
+    else
+      local k = len - a
+      ring = string.sub(bytes, k + 1) .. string.sub(ring, n - k + 1, a) .. string.sub(bytes, 1, k)
+    end
+    S.ring, S.ring_changed, S.changed = ring, true, true
   end
-  local v = redis.call('HMGET', K_STATE, unpack(names))
-  local c, f, w = 0, 0, 0
-  for j = 1, #names, 3 do
-    c = c + tonumber(v[j] or 0)
-    f = f + tonumber(v[j + 1] or 0)
-    w = w + tonumber(v[j + 2] or 0)
+
+  -- Empties the window: totals to zero, every bucket gone. With no calls in the window every
+  -- bucket is empty already, and the ring is left as it is.
+  function L.clear_window()
+    policy()
+    if S.calls > 0 then S.ring, S.ring_changed = '', true end
+    S.calls, S.fails, S.slows, S.bc, S.bf, S.bw = 0, 0, 0, 0, 0, 0
+    S.head, S.nb, S.bms = S.idx, S.buckets, S.bucket_ms
+    S.changed = true
   end
-  return names, c, f, w
-end
 
--- Drops the buckets that fell out of the window since the last report.
-local function advance_window()
-  if S.nb ~= B or S.bms ~= bucket_ms then clear_window(); return end
-  if idx <= S.head then return end
-  if S.calls == 0 or idx - S.head >= B then clear_window(); return end
-  local names, c, f, w = fallen_buckets()
-  S.calls, S.fails, S.slows = S.calls - c, S.fails - f, S.slows - w
-  redis.call('HDEL', K_STATE, unpack(names))
-  -- The current bucket was among those dropped: it starts empty.
-  S.sc, S.sf, S.sw = 0, 0, 0
-  S.head = idx
-  mark('calls', 'fails', 'slows', 'head')
-end
-
-local function event_line(from, to, reason, figures)
-  local line = name .. ' ' .. from .. '->' .. to .. ' gen=' .. S.gen .. ' at=' .. now .. ' reason=' .. reason
-  if figures ~= '' then line = line .. ' ' .. figures end
-  return line
-end
-
-local function transition(to, reason, figures)
-  local from = S.state
-  S.gen = S.gen + 1
-  S.state = to
-  mark('state', 'gen')
-  events[#events + 1] = event_line(from, to, reason, figures)
-end
-
--- An event that is not a transition (a mode set or lifted, a config change): no new generation.
-local function note(reason, figures)
-  events[#events + 1] = event_line(S.state, S.state, reason, figures)
-end
-
-local function open_breaker(reason, figures)
-  S.opens = S.opens + 1
-  -- Multiplied step by step, exactly as BreakerPolicy.openDuration does.
-  local d = P.open_ms
-  local i = 1
-  while i < S.opens and d < P.max_open_ms do d = d * P.open_backoff; i = i + 1 end
-  if d > P.max_open_ms then d = P.max_open_ms end
-  d = math.floor(d)
-  S.open_until = now + d
-  S.oks = 0
-  mark('opens', 'open_until', 'oks')
-  clear_window()
-  redis.call('DEL', K_TRIALS)
-  transition('open', reason, figures .. ' open_ms=' .. d .. ' opens=' .. S.opens)
-end
-
-local function close_breaker(reason, figures)
-  S.opens, S.oks, S.open_until = 0, 0, 0
-  mark('opens', 'oks', 'open_until')
-  clear_window()
-  redis.call('DEL', K_TRIALS)
-  transition('closed', reason, figures)
-end
-
-local function half_open(reason, figures)
-  S.oks = 0
-  mark('oks')
-  redis.call('DEL', K_TRIALS)
-  transition('half_open', reason, figures)
-end
-
--- A trial whose lease ran out unreported is a failed trial.
-local function sweep_trials()
-  if S.state ~= 'half_open' then return end
-  local expired = redis.call('ZRANGEBYSCORE', K_TRIALS, '-inf', now - P.permit_ttl_ms, 'LIMIT', 0, 1)
-  if #expired > 0 then
-    open_breaker('trial_expired', 'permit=' .. S.gen .. '.' .. expired[1] .. ' permit_ttl_ms=' .. P.permit_ttl_ms)
+  -- What the buckets that fell out of the window since the last report held (those after head,
+  -- up to now: fewer than B, and only once time has moved into a new bucket).
+  function L.fallen_buckets()
+    L.load_ring()
+    local c, f, w = 0, 0, 0
+    for i = S.head + 1, S.idx do
+      local a, b, d = L.ring_bucket(i % S.buckets)
+      c, f, w = c + a, f + b, w + d
+    end
+    return c, f, w
   end
-end
 
--- Called after an operator changed the settings key: whether it still holds anything.
-local function settings_changed()
-  S.cf = redis.call('EXISTS', K_CONF)
-  dirty.cf = true
-end
-
-local function clear_mode()
-  redis.call('HDEL', K_CONF, 'mode', 'mode_by', 'mode_why', 'mode_at', 'mode_until')
-  M.mode, M.by, M.why, M.at, M.untl = 'auto', '', '', 0, 0
-  settings_changed()
-end
-
--- Back to auto. After a forced open the breaker stays open with its time up, so the next acquire
--- goes half-open and trials test the dependency before traffic returns.
-local function leave_mode(reason, figures)
-  local was = M.mode
-  clear_mode()
-  if was == 'forced_open' and S.state == 'open' then
-    S.open_until = now
-    mark('open_until')
+  -- Drops the buckets that fell out of the window since the last report; the current bucket's
+  -- counts move from the header into the ring.
+  function L.advance_window()
+    policy()
+    local B, idx = S.buckets, S.idx
+    if S.nb ~= B or S.bms ~= S.bucket_ms then L.clear_window(); return end
+    if idx <= S.head then return end
+    if S.calls == 0 or idx - S.head >= B then L.clear_window(); return end
+    local c, f, w = L.fallen_buckets()
+    S.calls, S.fails, S.slows = S.calls - c, S.fails - f, S.slows - w
+    L.ring_put(S.head % B, struct.pack('<ddd', S.bc, S.bf, S.bw) .. string.rep(ZERO, idx - S.head))
+    S.bc, S.bf, S.bw = 0, 0, 0
+    S.head = idx
   end
-  note(reason, 'mode=' .. was .. '->auto' .. figures)
-end
 
-local function expire_mode()
-  if M.mode ~= 'auto' and M.untl > 0 and now >= M.untl then leave_mode('mode_expired', '') end
-end
+  local function event_line(from, to, reason, figures)
+    local line = ARGV[5] .. ' ' .. from .. '->' .. to .. ' gen=' .. S.gen .. ' at=' .. now .. ' reason=' .. reason
+    if figures ~= '' then line = line .. ' ' .. figures end
+    if S.events then S.events[#S.events + 1] = line else S.events = { line } end
+  end
 
--- The state machine runs in auto and metrics_only; forced modes freeze it.
-local function machine_runs()
-  return M.mode == 'auto' or M.mode == 'metrics_only'
+  function L.transition(to, reason, figures)
+    local from = S.state
+    S.gen = S.gen + 1
+    S.state = to
+    S.changed = true
+    event_line(from, to, reason, figures)
+  end
+
+  -- An event that is not a transition (a mode set or lifted, a config change): no new generation.
+  function L.note(reason, figures)
+    event_line(S.state, S.state, reason, figures)
+  end
+
+  function L.open_breaker(reason, figures)
+    policy(true)
+    S.opens = S.opens + 1
+    -- Multiplied step by step, exactly as BreakerPolicy.openDuration does.
+    local d = S.open_ms
+    local i = 1
+    while i < S.opens and d < S.max_open_ms do d = d * S.open_backoff; i = i + 1 end
+    if d > S.max_open_ms then d = S.max_open_ms end
+    d = math.floor(d)
+    S.open_until = now + d
+    S.oks = 0
+    L.clear_window()
+    redis.call('DEL', KEYS[3])
+    L.transition('open', reason, figures .. ' open_ms=' .. d .. ' opens=' .. S.opens)
+  end
+
+  function L.close_breaker(reason, figures)
+    S.opens, S.oks, S.open_until = 0, 0, 0
+    L.clear_window()
+    redis.call('DEL', KEYS[3])
+    L.transition('closed', reason, figures)
+  end
+
+  function L.half_open(reason, figures)
+    S.oks = 0
+    redis.call('DEL', KEYS[3])
+    L.transition('half_open', reason, figures)
+  end
+
+  -- A trial whose lease ran out unreported is a failed trial.
+  function L.sweep_trials()
+    if S.state ~= 'half_open' then return end
+    policy()
+    local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now - S.permit_ttl_ms),
+      'LIMIT', '0', '1')
+    if #expired > 0 then
+      L.open_breaker('trial_expired', 'permit=' .. S.gen .. '.' .. expired[1] .. ' permit_ttl_ms=' .. S.permit_ttl_ms)
+    end
+  end
+
+  -- Called after an operator changed the settings key: whether it still holds anything.
+  function L.settings_changed()
+    S.cf = redis.call('EXISTS', KEYS[5])
+    S.changed = true
+  end
+
+  function L.clear_mode()
+    redis.call('HDEL', KEYS[5], 'mode', 'mode_by', 'mode_why', 'mode_at', 'mode_until')
+    S.mode, S.mode_by, S.mode_why, S.mode_at, S.mode_until = 'auto', '', '', 0, 0
+    L.settings_changed()
+  end
+
+  -- Back to auto. After a forced open the breaker stays open with its time up, so the next
+  -- acquire goes half-open and trials test the dependency before traffic returns.
+  function L.leave_mode(reason, figures)
+    local was = S.mode
+    L.clear_mode()
+    if was == 'forced_open' and S.state == 'open' then
+      S.open_until = now
+    end
+    L.note(reason, 'mode=' .. was .. '->auto' .. figures)
+  end
+
+  function L.expire_mode()
+    if S.mode ~= 'auto' and S.mode_until > 0 and now >= S.mode_until then L.leave_mode('mode_expired', '') end
+  end
+
+  return L
 end
 
 -- How long a denied caller should wait before asking again.
 local function retry_after()
-  if M.mode == 'forced_open' then
-    if M.untl > 0 then return math.max(1, M.untl - now) end
-    return P.open_ms
+  if S.mode == 'forced_open' then
+    if S.mode_until > 0 then return math.max(1, S.mode_until - now) end
+    policy(true)
+    return S.open_ms
   end
   if S.state == 'open' then return math.max(0, S.open_until - now) end
   if S.state == 'half_open' then
-    local first = redis.call('ZRANGE', K_TRIALS, 0, 0, 'WITHSCORES')
-    if #first == 2 then return math.max(1, tonumber(first[2]) + P.permit_ttl_ms - now) end
+    policy()
+    local first = redis.call('ZRANGE', KEYS[3], '0', '0', 'WITHSCORES')
+    if #first == 2 then return math.max(1, first[2] + S.permit_ttl_ms - now) end
   end
   return 0
 end
 
--- Writes what changed, publishes and records the events, and keeps the breaker's keys alive.
--- The idle expiry is refreshed when a sixteenth of it has passed, not on every call.
-local function finish()
-  if S.fresh or now - S.ex >= idle_ttl / 16 then
-    S.ex = now
-    dirty.ex = true
-    S.refresh = true
+-- Adds outcomes (c calls, f failures, w slow calls) to the window's current bucket and its
+-- totals, dropping the buckets that left the window first, then checks the trip rule once: with
+-- at least min_calls in the window, a failure rate or (when slow_call_ms is set) a slow rate at its
+-- threshold opens the breaker. False, counting nothing, when Redis's clock stepped back past the
+-- window, so no bucket can take them.
+local function count_outcomes(c, f, w)
+  policy()
+  local idx = S.idx
+  if idx > S.head or S.nb ~= S.buckets or S.bms ~= S.bucket_ms then lib().advance_window() end
+  if idx < S.head then
+    -- Redis's clock stepped back: a bucket still in the window takes them, an older one cannot.
+    if S.head - idx >= S.buckets then return false end
+    local X = lib()
+    X.load_ring()
+    local s = idx % S.buckets
+    local a, b, d = X.ring_bucket(s)
+    X.ring_put(s, struct.pack('<ddd', a + c, b + f, d + w))
+  else
+    S.bc, S.bf, S.bw = S.bc + c, S.bf + f, S.bw + w
   end
-  local args = {}
-  for f in pairs(dirty) do
-    args[#args + 1] = f
-    args[#args + 1] = S[f]
-  end
-  if #args > 0 then redis.call('HSET', K_STATE, unpack(args)) end
-  if S.refresh then redis.call('PEXPIRE', K_STATE, idle_ttl) end
-  if #events > 0 then
-    redis.call('LPUSH', K_HIST, unpack(events))
-    redis.call('LTRIM', K_HIST, 0, history_max - 1)
-    redis.call('PEXPIRE', K_HIST, idle_ttl)
-    for _, e in ipairs(events) do
-      redis.call('PUBLISH', channel, e)
-      redis.call('PUBLISH', channel .. ':' .. name, e)
+  local calls, fails, slows = S.calls + c, S.fails + f, S.slows + w
+  S.calls, S.fails, S.slows, S.hot = calls, fails, slows, true
+  if calls >= S.min_calls then
+    local fr = fails / calls
+    local sr = slows / calls
+    if fr >= S.failure_rate then
+      lib().open_breaker('failure_rate', string.format('failure_rate=%.4g threshold=%.4g calls=%d failures=%d',
+        fr, S.failure_rate, calls, fails))
+    elseif S.slow_call_ms > 0 and sr >= S.slow_call_rate then
+      lib().open_breaker('slow_call_rate', string.format('slow_rate=%.4g threshold=%.4g calls=%d slow=%d slow_call_ms=%d',
+        sr, S.slow_call_rate, calls, slows, S.slow_call_ms))
     end
   end
+  return true
 end
 
--- Appends the events of this call to a reply, so the caller can log and count them.
-local function with_events(reply)
-  for _, e in ipairs(events) do reply[#reply + 1] = e end
+-- Writes what changed, publishes and records the events, keeps the breaker's keys alive, and
+-- returns the reply with this call's events appended (so the caller can log and count them).
+-- The idle expiry is refreshed when a sixteenth of it has passed, not on every call: the state
+-- record's and the permit zsets' (and the count of outstanding permits is taken again then).
+-- Between refreshes a zset gets its expiry from the permit that creates it.
+local function finish(reply)
+  local idle = string.match(ARGV[3], '^%d+')
+  local refresh = S.fresh or now - S.ex >= idle / 16
+  if refresh then
+    S.ex, S.changed = now, true
+    S.on = redis.call('ZCARD', KEYS[2])
+    if S.on > 0 then redis.call('PEXPIRE', KEYS[2], idle) end
+    if S.state == 'half_open' then redis.call('PEXPIRE', KEYS[3], idle) end
+  end
+  if S.changed then
+    local code = 0
+    if S.state == 'open' then code = 1 elseif S.state == 'half_open' then code = 2 end
+    local h = struct.pack('<dddddddddddddddddd', S.seq, S.on, S.calls, S.fails, S.slows, S.bc, S.bf, S.bw,
+      code, S.gen, S.head, S.nb, S.bms, S.open_until, S.opens, S.oks, S.cf, S.ex)
+    if S.fresh or S.ring_changed or #S.raw < 408 then
+      -- The whole record: header, policy block, ring.
+      if not S.pcache and #S.raw < 408 then policy() end
+      local record = h .. (S.pcache or string.sub(S.raw, 145, 408)) .. (S.ring or '')
+      if refresh then
+        redis.call('SET', KEYS[1], record, 'PX', idle)
+      else
+        redis.call('SET', KEYS[1], record, 'KEEPTTL')
+      end
+    else
+      redis.call('SETRANGE', KEYS[1], '0', h)
+      if S.pcache then redis.call('SETRANGE', KEYS[1], '144', S.pcache) end
+      if refresh then redis.call('PEXPIRE', KEYS[1], idle) end
+    end
+  else
+    if S.hot == 'seq' then
+      redis.call('SETRANGE', KEYS[1], '0', struct.pack('<dd', S.seq, S.on))
+    elseif S.hot then
+      redis.call('SETRANGE', KEYS[1], '8', struct.pack('<ddddddd', S.on, S.calls, S.fails, S.slows, S.bc, S.bf, S.bw))
+    end
+    if S.pcache then redis.call('SETRANGE', KEYS[1], '144', S.pcache) end
+  end
+  local events = S.events
+  if events then
+    redis.call('LPUSH', KEYS[4], unpack(events))
+    redis.call('LTRIM', KEYS[4], '0', string.match(ARGV[3], '%d+$') - 1)
+    redis.call('PEXPIRE', KEYS[4], idle)
+    local channel = ARGV[4]
+    for i = 1, #events do
+      redis.call('PUBLISH', channel, events[i])
+      redis.call('PUBLISH', channel .. ':' .. ARGV[5], events[i])
+      reply[#reply + 1] = events[i]
+    end
+  end
   return reply
 end

@@ -1,37 +1,36 @@
 --[[ state.lua: what a breaker looks like now, without changing it.
-KEYS, ARGV[1..17]: see common.lua. No arguments of its own. Writes nothing: a pending move (open
+KEYS, ARGV[1..5]: see common.lua. No arguments of its own. Writes nothing: a pending move (open
 time up, a lapsed trial lease, an expired mode) shows in the figures and happens at the next
 acquire or report.
 Returns a flat array of field, value pairs (all strings):
   exists, state, mode, gen, calls, failures, slow, failure_rate, slow_rate, trials, permits,
   retry_after_ms, opens, open_until, mode_by, mode_why, mode_at, mode_until ]]
 
-local exists = redis.call('EXISTS', K_STATE)
-local mode = M.mode
-if mode ~= 'auto' and M.untl > 0 and now >= M.untl then
-  mode = 'auto'
-  if M.mode == 'forced_open' then S.open_until = now end
-  M.mode = 'auto'
+policy(true)
+local exists = S.fresh and 0 or 1
+if S.mode ~= 'auto' and S.mode_until > 0 and now >= S.mode_until then
+  if S.mode == 'forced_open' then S.open_until = now end
+  S.mode = 'auto'
 end
 
 -- The window's figures as of now: buckets that have fallen out since the last report don't count.
 local calls, fails, slows = S.calls, S.fails, S.slows
-if S.nb ~= B or S.bms ~= bucket_ms or idx - S.head >= B then
+if S.nb ~= S.buckets or S.bms ~= S.bucket_ms or S.idx - S.head >= S.buckets then
   calls, fails, slows = 0, 0, 0
-elseif idx > S.head and calls > 0 then
-  local _, c, f, w = fallen_buckets()
+elseif S.idx > S.head and calls > 0 then
+  local c, f, w = lib().fallen_buckets()
   calls, fails, slows = calls - c, fails - f, slows - w
 end
 if S.state ~= 'closed' then calls, fails, slows = 0, 0, 0 end
 
 local trials = 0
 if S.state == 'half_open' then
-  trials = redis.call('ZCOUNT', K_TRIALS, '(' .. (now - P.permit_ttl_ms), '+inf')
+  trials = redis.call('ZCOUNT', K_TRIALS, '(' .. string.format('%d', now - S.permit_ttl_ms), '+inf')
 end
 
 local retry = 0
-if M.mode == 'forced_open' or S.state ~= 'closed' then
-  if S.state == 'half_open' and trials < P.half_open_permits then retry = 0 else retry = retry_after() end
+if S.mode == 'forced_open' or S.state ~= 'closed' then
+  if S.state == 'half_open' and trials < S.half_open_permits then retry = 0 else retry = retry_after() end
 end
 
 local function rate(n, d)
@@ -40,10 +39,11 @@ local function rate(n, d)
 end
 
 return {
-  'exists', tostring(exists), 'state', S.state, 'mode', mode, 'gen', tostring(S.gen),
+  'exists', tostring(exists), 'state', S.state, 'mode', S.mode, 'gen', tostring(S.gen),
   'calls', tostring(calls), 'failures', tostring(fails), 'slow', tostring(slows),
   'failure_rate', rate(fails, calls), 'slow_rate', rate(slows, calls),
-  'trials', tostring(trials), 'permits', tostring(P.half_open_permits),
+  'trials', tostring(trials), 'permits', tostring(S.half_open_permits),
   'retry_after_ms', tostring(retry), 'opens', tostring(S.opens), 'open_until', tostring(S.open_until),
-  'mode_by', M.by, 'mode_why', M.why, 'mode_at', tostring(M.at), 'mode_until', tostring(M.untl),
+  'mode_by', S.mode_by or '', 'mode_why', S.mode_why or '', 'mode_at', tostring(S.mode_at or 0),
+  'mode_until', tostring(S.mode_until or 0),
 }

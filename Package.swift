@@ -56,6 +56,7 @@ let package = Package(
                 .embedInCode("Lua/common.lua"),
                 .embedInCode("Lua/acquire.lua"),
                 .embedInCode("Lua/report.lua"),
+                .embedInCode("Lua/fold.lua"),
                 .embedInCode("Lua/state.lua"),
                 .embedInCode("Lua/control.lua"),
             ],

@@ -66,6 +66,23 @@ public struct ReportResult: Sendable, Hashable {
     public var events: [String]
 }
 
+/// What a fold of outcomes did, and the breaker as it stands after it.
+public struct FoldResult: Sendable, Hashable {
+    public var state: BreakerState
+    /// `counted`, `stale` (gathered in another generation) or `notCounted`.
+    public var effect: ReportEffect
+    public var generation: Int
+    /// What a denied acquire would say now: 0 while an acquire would be permitted under `auto`.
+    public var retryAfterMs: Int
+    /// The operator's mode.
+    public var mode: BreakerMode
+    /// The breaker's effective slow_call_ms and permit_ttl_ms, for judging the caller's own permits.
+    public var slowCallMs: Int
+    public var permitTTLMs: Int
+    /// Event lines of the transitions this fold made (already published and recorded).
+    public var events: [String]
+}
+
 /// The breaker after an operator's action.
 public struct ControlResult: Sendable, Hashable {
     public var state: BreakerState

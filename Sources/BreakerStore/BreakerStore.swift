@@ -64,6 +64,30 @@ public final class BreakerStore: Sendable {
         return ReportResult(state: state, effect: effect, generation: Int(e[3].int ?? 0), events: e.dropFirst(4).compactMap(\.text))
     }
 
+    /// Folds outcomes this process gathered under its own permits into the breaker: `calls` calls
+    /// made in `generation`, of which `failures` failed and `slow` were slow. They count as that many
+    /// reports would, with one trip check after them, if the breaker is closed in `generation` and
+    /// its mode runs the state machine; otherwise they count nothing (`stale` for another
+    /// generation). With no calls it only reads the breaker's state.
+    public func fold(
+        _ name: BreakerName, generation: Int, calls: Int, failures: Int, slow: Int, now: Int? = nil
+    ) async throws(StoreError) -> FoldResult {
+        guard generation >= 0, calls >= 0, (0...calls).contains(failures), (0...calls).contains(slow) else {
+            throw StoreError(
+                .invalidArgument,
+                "a fold needs a generation >= 0 and counts with 0 <= failures, slow <= calls (got generation \(generation), calls \(calls), failures \(failures), slow \(slow))")
+        }
+        let reply = try await run(.fold, name, now: now, [String(generation), String(calls), String(failures), String(slow)])
+        guard let e = reply.elements, e.count >= 8,
+            let state = e[1].text.flatMap(BreakerState.init(rawValue:)),
+            let effect = e[2].text.flatMap(ReportEffect.init(rawValue:)),
+            let mode = e[5].text.flatMap(BreakerMode.init(rawValue:))
+        else { throw unexpected(reply, "fold") }
+        return FoldResult(
+            state: state, effect: effect, generation: Int(e[3].int ?? 0), retryAfterMs: Int(e[4].int ?? 0), mode: mode,
+            slowCallMs: Int(e[6].int ?? 0), permitTTLMs: Int(e[7].int ?? 0), events: e.dropFirst(8).compactMap(\.text))
+    }
+
     /// The breaker's state and window figures, without changing anything.
     public func state(_ name: BreakerName, now: Int? = nil) async throws(StoreError) -> BreakerSnapshot {
         try snapshot(name, try await run(.state, name, now: now, []))

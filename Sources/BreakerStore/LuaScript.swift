@@ -11,8 +11,9 @@ struct LuaScript: Sendable {
 
     static let acquire = LuaScript(name: "acquire", body: PackageResources.acquire_lua)
     static let report = LuaScript(name: "report", body: PackageResources.report_lua)
+    static let fold = LuaScript(name: "fold", body: PackageResources.fold_lua)
     static let state = LuaScript(name: "state", body: PackageResources.state_lua)
     static let control = LuaScript(name: "control", body: PackageResources.control_lua)
 
-    static let all: [LuaScript] = [.acquire, .report, .state, .control]
+    static let all: [LuaScript] = [.acquire, .report, .fold, .state, .control]
 }

@@ -1,5 +1,5 @@
 --[[ common.lua: the part every breaker script shares. The store prepends it to acquire.lua,
-report.lua, state.lua and control.lua, so each still runs as one atomic script.
+report.lua, fold.lua, state.lua and control.lua, so each still runs as one atomic script.
 
 KEYS (one breaker; all under its hash tag {name}, so each script runs on one Cluster slot)
   KEYS[1] state        string: the state record (below)

@@ -24,6 +24,7 @@ public final class BreakerServer: Service, Sendable {
     private let serverChannel = Mutex<(any Channel)?>(nil)
     private let connections = ConnectionRegistry()
     private let refresher = Mutex<Task<Void, Never>?>(nil)
+    private let flusher = Mutex<Task<Void, Never>?>(nil)
 
     /// `health` should also be the store's Redis client `onStateChange` observer, so INFO and the
     /// log follow connection losses as well as failed calls.
@@ -42,16 +43,27 @@ public final class BreakerServer: Service, Sendable {
         self.group = eventLoopGroup
         // The fan-out and the subscriber refer to each other; a box breaks the knot at init.
         let box = FanoutBox()
+        let batched: BatchedBreakers?
+        if case .batched(let flushMs) = configuration.consistency {
+            batched = BatchedBreakers(flushMs: flushMs)
+        } else {
+            batched = nil
+        }
         let subscriber = RedisEventSubscriber(
             endpoint: store.client.configuration.endpoint, channel: store.configuration.eventsChannel, logger: logger
-        ) { event in box.fanout?.publish(event) }
+        ) { event in
+            // Batched mode forgets what it knew of the breaker before any client can see the
+            // event, so nobody who saw a RESET is then denied from stale knowledge.
+            if let batched, let space = event.firstIndex(of: " ") { batched.forget(String(event[..<space])) }
+            box.fanout?.publish(event)
+        }
         self.subscriber = subscriber
         let fanout = EventFanout(startSource: { subscriber.start() }, sourceIsLive: { subscriber.isLive })
         box.set(fanout)
         self.fanout = fanout
         self.dispatcher = CommandDispatcher(
             store: store, configuration: configuration, health: self.health, stats: stats, fanout: fanout,
-            observer: observer ?? NoObserver(), logger: logger)
+            batched: batched, observer: observer ?? NoObserver(), logger: logger)
     }
 
     /// Client connections open now (the RESP port's, not HTTP's).
@@ -135,6 +147,26 @@ public final class BreakerServer: Service, Sendable {
                 metadata: ["address": "\(configuration.host)"])
         }
         startRefreshingDefaults()
+        await startFlushing()
+    }
+
+    /// Batched mode: events about a breaker forget what this process knew of it, and every flush
+    /// interval the outcomes gathered are folded into Redis.
+    private func startFlushing() async {
+        guard let batched = dispatcher.batched else { return }
+        await fanout.waitUntilLive()
+        let subscriber = self.subscriber
+        let dispatcher = self.dispatcher
+        batched.setEventsLive(subscriber.isLive)
+        let task = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(batched.flushMs))
+                batched.setEventsLive(subscriber.isLive)
+                await dispatcher.flushBatched()
+            }
+        }
+        flusher.withLock { $0 = task }
+        logger.notice("batched mode", metadata: ["flush_ms": "\(batched.flushMs)", "permit_token": "\(batched.token)"])
     }
 
     /// Stops accepting, lets every connection answer what it already sent (up to `grace`), closes
@@ -155,6 +187,9 @@ public final class BreakerServer: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         for c in connections.all { try? await c.close() }
+        // Outcomes gathered in batched mode reach Redis before the process goes.
+        flusher.withLock { $0?.cancel() }
+        await dispatcher.flushBatched()
         subscriber.stop()
         logger.notice("stopped listening")
     }

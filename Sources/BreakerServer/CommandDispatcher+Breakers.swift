@@ -10,11 +10,15 @@ extension CommandDispatcher {
         let name: BreakerName
         do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
         do {
+            let asked = BatchedBreakers.nowMs()
             let result = try await timed("acquire") { () async throws(StoreError) in try await store.acquire(name) }
             storeAnswered()
             logEvents(result.events)
             let kind: AcquireResultKind
             if case .permit = result.decision { kind = .permit } else { kind = .deny }
+            if let batched, case .deny(let state, let retry) = result.decision, result.events.isEmpty {
+                batched.learnDeny(name.value, state: state, generation: result.generation, retryAfterMs: retry, at: asked)
+            }
             observer.acquired(breaker: name.value, result: kind, replica: session.name)
             return CommandResult(.simpleString(BreakerLines.acquire(result.decision)))
         } catch where error.code == .unavailable {
@@ -39,26 +43,48 @@ extension CommandDispatcher {
         }
     }
 
-    func report(_ args: [String], session: ConnectionSession) async -> CommandResult {
-        guard args.count == 3 || args.count == 5 else { return Self.wrongArity("report") }
+    /// A REPORT's arguments, checked.
+    struct ReportRequest {
         let name: BreakerName
-        do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
+        let permit: String
+        let outcome: Outcome
+        let latency: Int?
+    }
+
+    /// Checks a REPORT's arguments; the error reply when they are wrong.
+    static func reportRequest(_ args: [String]) -> Result<ReportRequest, ReplyError> {
+        guard args.count == 3 || args.count == 5 else { return .failure(ReplyError(wrongArity("report"))) }
+        let name: BreakerName
+        do { name = try BreakerName(args[0]) } catch { return .failure(ReplyError(.error("ERR \(error)"))) }
         let permit = args[1]
         guard let outcome = Outcome(rawValue: args[2].uppercased()) else {
-            return .error("ERR unknown outcome '\(args[2].prefix(64))': expected SUCCESS, FAILURE or IGNORE")
+            return .failure(ReplyError(.error("ERR unknown outcome '\(args[2].prefix(64))': expected SUCCESS, FAILURE or IGNORE")))
         }
         var latency: Int?
         if args.count == 5 {
             guard args[3].uppercased() == "LATENCY" else {
-                return .error("ERR syntax error: expected LATENCY <ms> after the outcome, got '\(args[3].prefix(64))'")
+                return .failure(ReplyError(.error("ERR syntax error: expected LATENCY <ms> after the outcome, got '\(args[3].prefix(64))'")))
             }
             guard let ms = Int(args[4]), ms >= 0 else {
-                return .error("ERR LATENCY must be a whole number of milliseconds >= 0, got '\(args[4].prefix(64))'")
+                return .failure(ReplyError(.error("ERR LATENCY must be a whole number of milliseconds >= 0, got '\(args[4].prefix(64))'")))
             }
             latency = ms
         }
         guard !permit.isEmpty, permit.utf8.count <= 64, permit.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-            return .error("ERR unknown permit '\(permit.prefix(64))' for breaker '\(name)'")
+            return .failure(ReplyError(.error("ERR unknown permit '\(permit.prefix(64))' for breaker '\(name)'")))
+        }
+        return .success(ReportRequest(name: name, permit: permit, outcome: outcome, latency: latency))
+    }
+
+    func report(_ args: [String], session: ConnectionSession) async -> CommandResult {
+        let request: ReportRequest
+        switch Self.reportRequest(args) {
+        case .success(let r): request = r
+        case .failure(let e): return e.result
+        }
+        let (name, permit, outcome, latency) = (request.name, request.permit, request.outcome, request.latency)
+        if let batched, BatchedBreakers.isBatchedPermit(permit) {
+            return reportBatched(batched, request, session: session)
         }
         if LocalBreakers.isLocalPermit(permit) {
             // A permit of a degraded answer: its outcome feeds this process's own breaker, even if

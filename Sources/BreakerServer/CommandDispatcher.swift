@@ -26,6 +26,8 @@ final class CommandDispatcher: Sendable {
     let authenticator: Authenticator
     let health: StoreHealth
     let local: LocalBreakers
+    /// The batched mode's local knowledge, permits and pending folds; nil in strict mode.
+    let batched: BatchedBreakers?
     let stats: ServerStats
     let fanout: EventFanout
     let observer: any BreakerServerObserver
@@ -33,13 +35,15 @@ final class CommandDispatcher: Sendable {
 
     init(
         store: BreakerStore, configuration: ServerConfiguration, health: StoreHealth, stats: ServerStats,
-        fanout: EventFanout, observer: any BreakerServerObserver = NoObserver(), logger: Logger
+        fanout: EventFanout, batched: BatchedBreakers? = nil, observer: any BreakerServerObserver = NoObserver(),
+        logger: Logger
     ) {
         self.store = store
         self.configuration = configuration
         self.authenticator = Authenticator(password: configuration.password, adminPassword: configuration.adminPassword)
         self.health = health
         self.local = LocalBreakers(capacity: configuration.maxLocalBreakers, logger: logger)
+        self.batched = batched
         self.stats = stats
         self.fanout = fanout
         self.observer = observer
@@ -121,7 +125,7 @@ final class CommandDispatcher: Sendable {
 
     /// The refusal for a role that may not run the command, with Redis's codes so clients raise
     /// their usual authentication and permission errors.
-    private func refuse(_ access: Access, name: String, args: [String], role: AccessRole) -> CommandResult? {
+    func refuse(_ access: Access, name: String, args: [String], role: AccessRole) -> CommandResult? {
         switch (access, role) {
         case (.open, _), (_, .admin), (.read, .replica), (.replica, .replica):
             return nil

@@ -32,8 +32,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var accepting = true
     private var closed = false
     private var readHeld = false
+    /// Replies written during a read and not yet flushed (see channelReadComplete).
+    private var unflushed = false
     /// Bytes written to the channel and not yet handed to the kernel.
     private var outputBytes = 0
+    /// Replies encoded and not yet handed to the channel, and how many of their bytes are counted
+    /// in `outputBytes` already.
+    private var batch = ByteBuffer()
+    private var batchCounted = 0
     /// The last write's completion: a graceful close waits for it so the final replies reach the peer.
     private var lastWrite: EventLoopFuture<Void>?
     private var context: ChannelHandlerContext?
@@ -61,7 +67,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // While shutting down, requests already read are still answered; no more are read.
         guard accepting else { return }
         pending.append(.request(unwrapInboundIn(data)))
-        runNext(context: context)
+        // Replies answered at once wait for channelReadComplete: one write for all the requests
+        // of one read.
+        runNext(context: context, flush: false)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if unflushed {
+            unflushed = false
+            flushOutput(context)
+        }
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -119,28 +135,44 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Running commands
 
-    private func runNext(context: ChannelHandlerContext) {
-        guard !busy, !closed else { return }
-        guard let next = pending.popFirst() else {
-            if ending { close(context: context) } else { resumeReadsIfHeld(context: context) }
-            return
+    /// Runs what is pending, in order. A command the dispatcher can answer at once (batched mode's
+    /// local ACQUIRE and REPORT) runs right here on the loop; the first that needs the store goes
+    /// to a task, and the rest wait for it. Replies written here go out in one flush.
+    private func runNext(context: ChannelHandlerContext, flush: Bool = true) {
+        var wrote = false
+        defer {
+            if wrote {
+                if flush || closed { flushOutput(context) } else { unflushed = true }
+            }
         }
-        switch next {
-        case .protocolError(let message):
-            write(.error("ERR \(message)"), context: context)
-            context.flush()
-            close(context: context)
-        case .request(let request):
-            busy = true
-            let dispatcher = self.dispatcher
-            let session = self.session
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let eventLoop = context.eventLoop
-            Task {
-                var s = session
-                let result = await dispatcher.execute(request, session: &s)
-                let updated = s
-                eventLoop.execute { loopBound.value.finish(result, session: updated) }
+        while !busy, !closed {
+            guard let next = pending.popFirst() else {
+                if ending { close(context: context) } else { resumeReadsIfHeld(context: context) }
+                return
+            }
+            switch next {
+            case .protocolError(let message):
+                write(.error("ERR \(message)"), context: context)
+                flushOutput(context)
+                close(context: context)
+                return
+            case .request(let request):
+                if let result = dispatcher.executeImmediately(request, session: session) {
+                    wrote = true
+                    guard apply(result, context: context) else { return }
+                    continue
+                }
+                busy = true
+                let dispatcher = self.dispatcher
+                let session = self.session
+                let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let eventLoop = context.eventLoop
+                Task {
+                    var s = session
+                    let result = await dispatcher.execute(request, session: &s)
+                    let updated = s
+                    eventLoop.execute { loopBound.value.finish(result, session: updated) }
+                }
             }
         }
     }
@@ -152,18 +184,25 @@ final class ConnectionHandler: ChannelDuplexHandler {
             registerChannels(updated.channels, context: context)
         }
         session = updated
+        let goOn = apply(result, context: context)
+        flushOutput(context)
+        if goOn { runNext(context: context) }
+    }
+
+    /// Writes a command's replies (without flushing); false when the connection must not run more.
+    private func apply(_ result: CommandResult, context: ChannelHandlerContext) -> Bool {
         for reply in result.replies { write(reply, context: context) }
-        context.flush()
         if result.close {
             ending = true
             accepting = false
             pending.removeAll()
         }
         if outputBytes > configuration.maxOutputBytes {
+            flushOutput(context)
             dropSlowClient(context: context)
-            return
+            return false
         }
-        runNext(context: context)
+        return true
     }
 
     // MARK: Pub/sub
@@ -179,26 +218,37 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func deliver(channel: String, payload: String) {
         guard let context, !closed, session.channels.contains(channel) else { return }
         write(.push([.bulk("message"), .bulk(channel), .bulk(payload)]), context: context)
-        context.flush()
+        flushOutput(context)
         if outputBytes > configuration.maxOutputBytes { dropSlowClient(context: context) }
     }
 
     // MARK: Writing and closing
 
+    /// Encodes a reply into the batch that the next `flushOutput` sends as one write.
     private func write(_ reply: RESPValue, context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        reply.encode(into: &buffer, version: session.version)
-        let size = buffer.readableBytes
-        outputBytes += size
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in
-            let handler = loopBound.value
-            handler.outputBytes -= size
-            if let context = handler.context, !handler.closed { handler.resumeReadsIfHeld(context: context) }
+        reply.encode(into: &batch, version: session.version)
+        outputBytes += batch.readableBytes - batchCounted
+        batchCounted = batch.readableBytes
+    }
+
+    /// Hands the batch of replies to the channel and flushes; the bytes count against the output
+    /// limit until the kernel has taken them.
+    private func flushOutput(_ context: ChannelHandlerContext) {
+        if batch.readableBytes > 0 {
+            let size = batch.readableBytes
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in
+                let handler = loopBound.value
+                handler.outputBytes -= size
+                if let context = handler.context, !handler.closed { handler.resumeReadsIfHeld(context: context) }
+            }
+            lastWrite = promise.futureResult
+            context.write(wrapOutboundOut(batch), promise: promise)
+            batch = context.channel.allocator.buffer(capacity: 256)
+            batchCounted = 0
         }
-        lastWrite = promise.futureResult
-        context.write(wrapOutboundOut(buffer), promise: promise)
+        context.flush()
     }
 
     /// Redis's client-output-buffer-limit: a peer that does not read what it asked for is dropped
@@ -212,6 +262,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func close(context: ChannelHandlerContext, waitForWrites: Bool = true) {
         guard !closed else { return }
+        // Replies still in the batch go out before the close that waits for the last write.
+        if waitForWrites { flushOutput(context) }
         closed = true
         pending.removeAll()
         dispatcher.fanout.remove(connection: session.id)

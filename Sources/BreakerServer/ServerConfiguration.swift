@@ -1,5 +1,23 @@
 import RESP
 
+/// How ACQUIRE and REPORT reach the breakers' shared state in Redis.
+public enum ConsistencyMode: Sendable, Hashable, CustomStringConvertible {
+    /// Every ACQUIRE and every REPORT is one script in Redis: the state is exact at every call.
+    case strict
+    /// For speed: a breaker known closed gets permits from this process and their outcomes are
+    /// folded into Redis once per `flushMs` per breaker, so a trip may come up to one flush
+    /// interval (plus a round trip) later than in strict mode; a breaker known open is denied here
+    /// until its retry-after. Half-open trials always go to Redis. See docs/PERFORMANCE.md.
+    case batched(flushMs: Int)
+
+    public var description: String {
+        switch self {
+        case .strict: return "strict"
+        case .batched(let ms): return "batched(flush_ms=\(ms))"
+        }
+    }
+}
+
 /// How a breakerd server listens, whom it lets in and how much one client may make it hold.
 public struct ServerConfiguration: Sendable {
     public var host: String
@@ -25,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     public var maxLocalBreakers: Int
     /// Request framing limits (inline line length, argument count, bulk length).
     public var limits: RESPLimits
+    /// Strict (the default) or batched.
+    public var consistency: ConsistencyMode
 
     public init(
         host: String = "127.0.0.1",
@@ -37,7 +57,8 @@ public struct ServerConfiguration: Sendable {
         maxPipelinedRequests: Int = 256,
         degradedPolicy: DegradedPolicy = .local,
         maxLocalBreakers: Int = 10_000,
-        limits: RESPLimits = RESPLimits()
+        limits: RESPLimits = RESPLimits(),
+        consistency: ConsistencyMode = .strict
     ) {
         self.host = host
         self.port = port
@@ -50,6 +71,7 @@ public struct ServerConfiguration: Sendable {
         self.degradedPolicy = degradedPolicy
         self.maxLocalBreakers = maxLocalBreakers
         self.limits = limits
+        self.consistency = consistency
     }
 
     /// True when any secret is configured, so clients must AUTH.

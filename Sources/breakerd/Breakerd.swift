@@ -52,6 +52,17 @@ struct Breakerd: AsyncParsableCommand {
     )
     var policies: [String] = []
 
+    @Option(
+        help: """
+            strict: every ACQUIRE and REPORT is one script in Redis. batched: breakers known closed get permits \
+            from this process and their outcomes reach Redis once per --flush-ms, so a trip may come up to that \
+            much later; breakers known open are denied here; half-open trials always go to Redis (env BREAKERD_CONSISTENCY).
+            """)
+    var consistency: String = env("BREAKERD_CONSISTENCY") ?? "strict"
+
+    @Option(help: "Batched mode: how often outcomes are folded into Redis, in ms, 1 to 1000 (env BREAKERD_FLUSH_MS).")
+    var flushMs: Int = env("BREAKERD_FLUSH_MS").flatMap { Int($0) } ?? 10
+
     @Option(help: "Most client connections served at once (env BREAKERD_MAX_CLIENTS).")
     var maxClients: Int = env("BREAKERD_MAX_CLIENTS").flatMap { Int($0) } ?? 10_000
 
@@ -64,6 +75,14 @@ struct Breakerd: AsyncParsableCommand {
         guard httpAddress != nil || http == "off" else { throw ValidationError("--http must be HOST:PORT or off, got '\(http)'") }
         guard let degradedPolicy = DegradedPolicy(rawValue: degraded) else {
             throw ValidationError("--degraded must be local, allow or deny, got '\(degraded)'")
+        }
+        let consistencyMode: ConsistencyMode
+        switch consistency {
+        case "strict": consistencyMode = .strict
+        case "batched":
+            guard (1...1000).contains(flushMs) else { throw ValidationError("--flush-ms must be 1 to 1000, got \(flushMs)") }
+            consistencyMode = .batched(flushMs: flushMs)
+        default: throw ValidationError("--consistency must be strict or batched, got '\(consistency)'")
         }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         if let problem = BreakerKeys.validatePrefix(keyPrefix) { throw ValidationError("--key-prefix: \(problem)") }
@@ -108,7 +127,7 @@ struct Breakerd: AsyncParsableCommand {
                 host: address.host, port: address.port,
                 password: password ?? Self.env("BREAKERD_PASSWORD"),
                 adminPassword: adminPassword ?? Self.env("BREAKERD_ADMIN_PASSWORD"),
-                maxClients: maxClients, degradedPolicy: degradedPolicy),
+                maxClients: maxClients, degradedPolicy: degradedPolicy, consistency: consistencyMode),
             store: store, health: health, logger: logger, observer: metrics)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if let httpAddress {

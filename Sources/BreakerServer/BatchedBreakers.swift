@@ -98,9 +98,10 @@ final class BatchedBreakers: Sendable {
 
     init(flushMs: Int, capacity: Int = 100_000, maxOutstanding: Int = 100_000) {
         self.flushMs = max(1, flushMs)
-        // Two intervals: a hot breaker is re-synced every interval, so its knowledge never lapses
-        // between flushes; one that went quiet asks Redis again.
-        self.validMs = 2 * self.flushMs + 20
+        // Events keep knowledge current (every transition and operator action forgets it), and
+        // each flush of a breaker in use reads its state again; this bound only covers an event
+        // lost without the subscription noticing. A breaker quiet for longer asks Redis again.
+        self.validMs = max(2 * self.flushMs + 20, 1000)
         self.capacity = capacity
         self.maxOutstanding = maxOutstanding
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")

@@ -6,7 +6,8 @@
 // --idle N opens N more connections that send nothing, --stampede samples live half-open trials.
 // --pipeline P runs P callers on each connection, their requests pipelined as a replica's client
 // library does; --rate R paces all callers together to R cycles a second, and latency is then
-// measured from when each cycle was due, so a server that falls behind shows it.
+// measured from when each cycle was due, so a server that falls behind shows it. --warmup W runs
+// W seconds before the D that are measured (connections made, breakers first seen).
 import Foundation
 import Histogram
 import NIOCore
@@ -27,6 +28,8 @@ struct Options {
     var stampede = false
     var label = "run"
     var pipeline = 1
+    var warmup = 0.0
+    var tickMicros = 200
     var rate = 0.0
 
     static func parse() -> Options {
@@ -52,8 +55,10 @@ struct Options {
             case "--label": o.label = value()
             case "-P", "--pipeline": o.pipeline = max(1, Int(value())!)
             case "--rate": o.rate = Double(value())!
+            case "--warmup": o.warmup = Double(value())!
+            case "--tick-us": o.tickMicros = max(10, Int(value())!)
             case "-h", "--help":
-                print("usage: breaker-bench [--host H] [--port P] [-c conns] [-d seconds] [-b breakers] [-f failure-ratio] [--deny-only] [--idle N] [--stampede] [--pid breakerd-pid] [--prefix name] [--label text] [-P callers-per-connection] [--rate cycles-per-second]")
+                print("usage: breaker-bench [--host H] [--port P] [-c conns] [-d seconds] [-b breakers] [-f failure-ratio] [--deny-only] [--idle N] [--stampede] [--pid breakerd-pid] [--prefix name] [--label text] [-P callers-per-connection] [--rate cycles-per-second] [--warmup seconds] [--tick-us paced-send-interval]")
                 exit(0)
             default: fatalError("unknown flag \(a)")
             }
@@ -108,6 +113,9 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Time between two cycles of one caller when paced; nil when each starts as the last ends.
     let interval: TimeAmount?
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    /// ACQUIRE's answer alone: what a protected call waits for before it calls the dependency
+    /// (a client library such as BreakerClient reports the outcome after, off the caller's path).
+    var acquireHistogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var cycles = 0
     var denies = 0
     var errors = 0
@@ -134,28 +142,50 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
         self.reportTails = sharedFrames.reportTails
     }
 
+    /// Paced callers waiting for their next cycle: caller -> when it is due.
+    var due: [Int: NIODeadline] = [:]
+    var ticker: RepeatedTask?
+
     func channelActive(context: ChannelHandlerContext) {
         let now = NIODeadline.now()
         for i in callers.indices {
             if let interval {
                 // Spread the first cycles over one interval so paced callers do not move in step.
                 let offset = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds), using: &rng))
-                schedule(i, at: now + offset, context: context)
+                due[i] = now + offset
             } else {
                 startCycle(i, due: now, context: context)
+            }
+        }
+        if interval != nil {
+            // One timer per connection starts every cycle that has come due and flushes them as
+            // one write, as a client library sends what its callers asked for meanwhile. Latency
+            // counts from the due time, so the tick's delay (at most --tick-us) is in the figures.
+            ticker = context.eventLoop.scheduleRepeatedTask(
+                initialDelay: .zero, delay: .microseconds(Int64(options.tickMicros))
+            ) { _ in
+                self.startDue(context: context)
             }
         }
         context.flush()
     }
 
-    func schedule(_ i: Int, at due: NIODeadline, context: ChannelHandlerContext) {
-        if due <= .now() {
-            startCycle(i, due: due, context: context)
-            return
+    func startDue(context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        var started = false
+        for (i, at) in due where at <= now {
+            due[i] = nil
+            startCycle(i, due: at, context: context)
+            started = true
         }
-        context.eventLoop.scheduleTask(deadline: due) {
-            self.startCycle(i, due: due, context: context)
-            context.flush()
+        if started { context.flush() }
+    }
+
+    func schedule(_ i: Int, at when: NIODeadline, context: ChannelHandlerContext) {
+        if when <= .now() {
+            startCycle(i, due: when, context: context)
+        } else {
+            due[i] = when
         }
     }
 
@@ -164,6 +194,7 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
             active -= 1
             if active == 0 && !finished {
                 finished = true
+                ticker?.cancel()
                 done.succeed()
                 context.close(promise: nil)
             }
@@ -184,6 +215,9 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
             finishCycle(i, context: context)
             return
         }
+        if !callers[i].reporting && callers[i].start >= measureFrom {
+            _ = acquireHistogram.record(UInt64(max(0, (NIODeadline.now() - callers[i].start).nanoseconds / 1000)))
+        }
         if !callers[i].reporting, line.hasPrefix("PERMIT "), !options.denyOnly {
             let permit = line.utf8.dropFirst(7).prefix { $0 != UInt8(ascii: " ") }
             let failed = Double.random(in: 0..<1, using: &rng) < options.failureRatio
@@ -197,7 +231,7 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(wrapOutboundOut(b), promise: nil)
             return
         }
-        if line.hasPrefix("DENY ") { denies += 1 }
+        if line.hasPrefix("DENY ") && callers[i].start >= measureFrom { denies += 1 }
         finishCycle(i, context: context)
     }
 
@@ -208,8 +242,10 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
     func finishCycle(_ i: Int, context: ChannelHandlerContext) {
         let now = NIODeadline.now()
         let micros = (now - callers[i].start).nanoseconds / 1000
-        _ = histogram.record(UInt64(max(0, micros)))
-        cycles += 1
+        if callers[i].start >= measureFrom {
+            _ = histogram.record(UInt64(max(0, micros)))
+            cycles += 1
+        }
         if let interval {
             schedule(i, at: callers[i].start + interval, context: context)
         } else {
@@ -290,10 +326,11 @@ if options.stampede {
     samplerChannel = try connect(s)
 }
 
-let deadline = NIODeadline.now() + .nanoseconds(Int64(options.seconds * 1e9))
 var handlers: [CycleHandler] = []
 var futures: [EventLoopFuture<Void>] = []
-let started = NIODeadline.now()
+/// Cycles due before this are warm-up: run, not measured.
+let measureFrom = NIODeadline.now() + .nanoseconds(Int64(options.warmup * 1e9))
+let deadline = measureFrom + .nanoseconds(Int64(options.seconds * 1e9))
 for _ in 0..<options.connections {
     let promise = group.next().makePromise(of: Void.self)
     let h = CycleHandler(options: options, totalCallers: options.connections * options.pipeline, deadline: deadline, done: promise)
@@ -302,19 +339,22 @@ for _ in 0..<options.connections {
     _ = try connect(h)
 }
 try EventLoopFuture.andAllComplete(futures, on: group.next()).wait()
-let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+let elapsed = Double((NIODeadline.now() - measureFrom).nanoseconds) / 1e9
 
 // Merge on the loop thread that owns the handlers.
-let (histogram, cycles, denies, errors) = try group.next().submit { () -> (Histogram<UInt64>, Int, Int, Int) in
+let (histogram, acquires, cycles, denies, errors) = try group.next().submit {
+    () -> (Histogram<UInt64>, Histogram<UInt64>, Int, Int, Int) in
     var h = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var a = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var c = 0, d = 0, e = 0
     for handler in handlers {
         h.add(handler.histogram)
+        a.add(handler.acquireHistogram)
         c += handler.cycles
         d += handler.denies
         e += handler.errors
     }
-    return (h, c, d, e)
+    return (h, a, c, d, e)
 }.wait()
 
 var line = String(
@@ -322,6 +362,9 @@ var line = String(
     options.label, options.connections, options.pipeline, elapsed, options.breakers, Double(cycles) / elapsed,
     Double(histogram.valueAtPercentile(50)) / 1000, Double(histogram.valueAtPercentile(99)) / 1000,
     Double(histogram.valueAtPercentile(99.9)) / 1000, denies, errors)
+line += String(
+    format: ", acquire p50 %.2f ms p99 %.2f ms", Double(acquires.valueAtPercentile(50)) / 1000,
+    Double(acquires.valueAtPercentile(99)) / 1000)
 if options.idle > 0 { line += ", idle conns \(options.idle)" }
 if let s = sampler { line += ", max live trials \(s.maxTrials)/\(s.permits) in \(s.samples) samples" }
 if let pid = options.pid { line += ", breakerd \(peakRSS(pid))" }

@@ -60,7 +60,7 @@ struct StateRecord {
         "seq", "on", "calls", "fails", "slows", "bc", "bf", "bw",
         "state", "gen", "head", "nb", "bms", "open_until", "opens", "oks", "cf", "ex",
     ]
-    static let ringOffset = 408
+    static let ringOffset = 328
 
     let header: [String: Double]
     /// Every bucket: the header's current one first, then the ring's slots (missing slots are empty).

@@ -11,7 +11,9 @@ Returns { 'PERMIT', state, permit, 0, gen, event... }   (permit: '<gen>.<seq>.<i
 local function issue(live_trials)
   local seq = S.seq + 1
   S.seq, S.hot = seq, 'seq'
-  local s, t = string.format('%d', seq), string.format('%d', now)
+  -- One format for the permit; its sequence number and time are cut from it for the zset.
+  local permit = string.format('%d.%d.%d', S.gen, seq, now)
+  local s, t = string.match(permit, '^%d+%.(%d+)%.(%d+)$')
   if live_trials then
     redis.call('ZADD', KEYS[3], t, s)
     if live_trials == 0 then redis.call('PEXPIRE', KEYS[3], string.match(ARGV[3], '^%d+')) end
@@ -26,14 +28,14 @@ local function issue(live_trials)
       S.on = S.on - redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now - S.permit_ttl_ms))
     end
   end
-  return string.format('%d.%s.%s', S.gen, s, t)
+  return permit
 end
 
 if S.mode ~= 'auto' then lib().expire_mode() end
 
 local reply
 if S.mode == 'forced_open' then
-  reply = { 'DENY', S.state, '', retry_after() }
+  reply = { 'DENY', S.state, '', lib().retry_after() }
 elseif S.mode == 'forced_closed' then
   reply = { 'PERMIT', S.state, issue(), 0 }
 else
@@ -58,8 +60,11 @@ else
     elseif S.mode == 'metrics_only' then
       -- Would be denied; metrics_only lets it through as a permit that counts nothing.
       reply = { 'PERMIT', S.state, issue(), 0 }
+    elseif S.state == 'open' then
+      -- retry_after() for an open breaker, without making the rarely needed functions.
+      reply = { 'DENY', S.state, '', math.max(0, S.open_until - now) }
     else
-      reply = { 'DENY', S.state, '', retry_after() }
+      reply = { 'DENY', S.state, '', lib().retry_after() }
     end
   end
 end

@@ -25,13 +25,13 @@ The state record (KEYS[1]) is one binary string of little-endian doubles:
   bytes 1-144    the header, 18 doubles:
                  seq, on, calls, fails, slows, bc, bf, bw,
                  state (0 closed, 1 open, 2 half_open), gen, head, nb, bms, open_until, opens, oks, cf, ex
-  bytes 145-248  the default policy as last parsed, 13 doubles: the length of its text, then
-                 window_ms, buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate,
-                 permit_ttl_ms, open_ms, open_backoff, max_open_ms, half_open_permits, success_threshold
-  bytes 249-408  that text (ARGV[2]), zero-padded: while ARGV[2] is the same text, the policy is
-                 read from the record instead of parsed (a text over 160 bytes is never kept)
-  bytes 409-     the ring: up to nb buckets of 3 doubles (calls, failures, slow calls; slot i at
-                 byte 409 + 24 * i)
+  bytes 145-200  the default policy's values the common paths use, as last parsed (7 doubles):
+                 window_ms, buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate, permit_ttl_ms
+  bytes 201-328  the text they were parsed from (ARGV[2]), ended by a zero byte: while ARGV[2] is
+                 that text, the values are read from the record instead of parsed (a text of 128
+                 bytes or more is not kept)
+  bytes 329-     the ring: up to nb buckets of 3 doubles (calls, failures, slow calls; slot i at
+                 byte 329 + 24 * i)
 head is the number of the window's current bucket (now / bucket length), whose counts are bc, bf,
 bw in the header: a counted call rewrites only the header's fields on..bw, a permit only seq and
 on. The ring holds the window's other buckets at (bucket number % nb); it is written when time
@@ -59,12 +59,12 @@ else
   now = t[1] * 1000 + math.floor(t[2] / 1000)
 end
 
--- S: the breaker as its state record holds it (raw: the record's first 408 bytes), its mode, what
+-- S: the breaker as its state record holds it (raw: the record's first 328 bytes), its mode, what
 -- this call changed (changed: anything; hot: only seq and on ('seq'), or only on..bw ('count')),
 -- and the policy's fields once policy() has run.
 local S
 do
-  local raw = redis.pcall('GETRANGE', K_STATE, '0', '407')
+  local raw = redis.pcall('GETRANGE', K_STATE, '0', '327')
   local ring
   if type(raw) == 'table' then
     -- The earlier layout: a hash of fields state, gen, ..., and c<i>, f<i>, w<i> per bucket.
@@ -131,15 +131,16 @@ end
 -- geometry under it (buckets of bucket_ms; idx the current bucket's number). policy() gives what
 -- the common paths use (window_ms, buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate,
 -- permit_ttl_ms); policy(true) all of it (open_ms, open_backoff, max_open_ms, half_open_permits,
--- success_threshold too). The default comes from the record while ARGV[2] is the text it was
--- parsed from, else from ARGV[2] (and the record keeps it for next time: S.pcache).
+-- success_threshold too). The first seven come from the record while ARGV[2] is the text they were
+-- parsed from, else from ARGV[2], and the record keeps them for next time (S.pcache).
 local function policy(all)
-  if not S.window_ms then
+  local first = not S.idx
+  if first then
     local text, raw = ARGV[2], S.raw
     local n = #text
-    if #raw >= 408 and n <= 160 and struct.unpack('<d', raw, 145) == n and string.find(raw, text, 249, true) == 249 then
+    if n < 128 and #raw >= 328 and string.find(raw, text, 201, true) == 201 and string.byte(raw, 201 + n) == 0 then
       S.window_ms, S.buckets, S.failure_rate, S.min_calls, S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms =
-        struct.unpack('<ddddddd', raw, 153)
+        struct.unpack('<ddddddd', raw, 145)
     else
       local a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 = string.match(text,
         '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
@@ -148,37 +149,36 @@ local function policy(all)
       S.open_ms, S.open_backoff, S.max_open_ms, S.half_open_permits, S.success_threshold =
         a7 + 0, a8 + 0, a9 + 0, a10 + 0, a11 + 0
       local zero = '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
-      if n > 160 then n, text = 0, '' end
-      S.pcache = struct.pack('<ddddddddddddd', n, S.window_ms, S.buckets, S.failure_rate, S.min_calls,
-        S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms, S.open_ms, S.open_backoff, S.max_open_ms,
-        S.half_open_permits, S.success_threshold) .. text .. string.sub(string.rep(zero, 5), n + 1)
+      if n >= 128 then n, text = 0, '' end
+      S.pcache = struct.pack('<ddddddd', S.window_ms, S.buckets, S.failure_rate, S.min_calls,
+        S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms) .. text .. string.sub(string.rep(zero, 4), n + 1)
     end
     if S.conf then all = true end
   end
   if all and not S.open_ms then
+    local a7, a8, a9, a10, a11 = string.match(ARGV[2], '^%S+ %S+ %S+ %S+ %S+ %S+ (%S+) (%S+) (%S+) (%S+) (%S+) ')
     S.open_ms, S.open_backoff, S.max_open_ms, S.half_open_permits, S.success_threshold =
-      struct.unpack('<ddddd', S.raw, 209)
+      a7 + 0, a8 + 0, a9 + 0, a10 + 0, a11 + 0
   end
-  if S.conf and not S.overridden then
-    S.overridden = true
+  if first then
     local conf = S.conf
-    for i = 1, #conf, 2 do
-      local k, v = conf[i], tonumber(conf[i + 1])
-      if k == 'window_ms' then S.window_ms = v
-      elseif k == 'buckets' then S.buckets = v
-      elseif k == 'failure_rate' then S.failure_rate = v
-      elseif k == 'min_calls' then S.min_calls = v
-      elseif k == 'slow_call_ms' then S.slow_call_ms = v
-      elseif k == 'slow_call_rate' then S.slow_call_rate = v
-      elseif k == 'open_ms' then S.open_ms = v
-      elseif k == 'open_backoff' then S.open_backoff = v
-      elseif k == 'max_open_ms' then S.max_open_ms = v
-      elseif k == 'half_open_permits' then S.half_open_permits = v
-      elseif k == 'success_threshold' then S.success_threshold = v
-      elseif k == 'permit_ttl_ms' then S.permit_ttl_ms = v end
+    if conf then
+      for i = 1, #conf, 2 do
+        local k, v = conf[i], tonumber(conf[i + 1])
+        if k == 'window_ms' then S.window_ms = v
+        elseif k == 'buckets' then S.buckets = v
+        elseif k == 'failure_rate' then S.failure_rate = v
+        elseif k == 'min_calls' then S.min_calls = v
+        elseif k == 'slow_call_ms' then S.slow_call_ms = v
+        elseif k == 'slow_call_rate' then S.slow_call_rate = v
+        elseif k == 'open_ms' then S.open_ms = v
+        elseif k == 'open_backoff' then S.open_backoff = v
+        elseif k == 'max_open_ms' then S.max_open_ms = v
+        elseif k == 'half_open_permits' then S.half_open_permits = v
+        elseif k == 'success_threshold' then S.success_threshold = v
+        elseif k == 'permit_ttl_ms' then S.permit_ttl_ms = v end
+      end
     end
-  end
-  if not S.idx then
     S.bucket_ms = math.floor(S.window_ms / S.buckets)
     S.idx = math.floor(now / S.bucket_ms)
   end
@@ -201,7 +201,7 @@ local function lib()
   -- The ring of buckets, read the first time it is needed.
   function L.load_ring()
     if S.ring == nil then
-      if S.fresh then S.ring = '' else S.ring = redis.call('GETRANGE', KEYS[1], '408', '-1') end
+      if S.fresh then S.ring = '' else S.ring = redis.call('GETRANGE', KEYS[1], '328', '-1') end
     end
   end
 
@@ -352,23 +352,23 @@ local function lib()
     if S.mode ~= 'auto' and S.mode_until > 0 and now >= S.mode_until then L.leave_mode('mode_expired', '') end
   end
 
-  return L
-end
+  -- How long a denied caller should wait before asking again.
+  function L.retry_after()
+    if S.mode == 'forced_open' then
+      if S.mode_until > 0 then return math.max(1, S.mode_until - now) end
+      policy(true)
+      return S.open_ms
+    end
+    if S.state == 'open' then return math.max(0, S.open_until - now) end
+    if S.state == 'half_open' then
+      policy()
+      local first = redis.call('ZRANGE', KEYS[3], '0', '0', 'WITHSCORES')
+      if #first == 2 then return math.max(1, first[2] + S.permit_ttl_ms - now) end
+    end
+    return 0
+  end
 
--- How long a denied caller should wait before asking again.
-local function retry_after()
-  if S.mode == 'forced_open' then
-    if S.mode_until > 0 then return math.max(1, S.mode_until - now) end
-    policy(true)
-    return S.open_ms
-  end
-  if S.state == 'open' then return math.max(0, S.open_until - now) end
-  if S.state == 'half_open' then
-    policy()
-    local first = redis.call('ZRANGE', KEYS[3], '0', '0', 'WITHSCORES')
-    if #first == 2 then return math.max(1, first[2] + S.permit_ttl_ms - now) end
-  end
-  return 0
+  return L
 end
 
 -- Adds outcomes (c calls, f failures, w slow calls) to the window's current bucket and its
@@ -426,10 +426,10 @@ local function finish(reply)
     if S.state == 'open' then code = 1 elseif S.state == 'half_open' then code = 2 end
     local h = struct.pack('<dddddddddddddddddd', S.seq, S.on, S.calls, S.fails, S.slows, S.bc, S.bf, S.bw,
       code, S.gen, S.head, S.nb, S.bms, S.open_until, S.opens, S.oks, S.cf, S.ex)
-    if S.fresh or S.ring_changed or #S.raw < 408 then
+    if S.fresh or S.ring_changed or #S.raw < 328 then
       -- The whole record: header, policy block, ring.
-      if not S.pcache and #S.raw < 408 then policy() end
-      local record = h .. (S.pcache or string.sub(S.raw, 145, 408)) .. (S.ring or '')
+      if not S.pcache and #S.raw < 328 then policy() end
+      local record = h .. (S.pcache or string.sub(S.raw, 145, 328)) .. (S.ring or '')
       if refresh then
         redis.call('SET', KEYS[1], record, 'PX', idle)
       else

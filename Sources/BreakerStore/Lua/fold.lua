@@ -38,10 +38,10 @@ end
 
 local retry = 0
 if S.mode == 'forced_open' or S.state == 'open' then
-  retry = retry_after()
+  retry = lib().retry_after()
 elseif S.state == 'half_open' then
   policy(true)
-  if redis.call('ZCARD', K_TRIALS) >= S.half_open_permits then retry = retry_after() end
+  if redis.call('ZCARD', K_TRIALS) >= S.half_open_permits then retry = lib().retry_after() end
 end
 
 return finish({ 'OK', S.state, effect, S.gen, retry, S.mode, S.slow_call_ms, S.permit_ttl_ms })

@@ -30,7 +30,7 @@ end
 
 local retry = 0
 if S.mode == 'forced_open' or S.state ~= 'closed' then
-  if S.state == 'half_open' and trials < S.half_open_permits then retry = 0 else retry = retry_after() end
+  if S.state == 'half_open' and trials < S.half_open_permits then retry = 0 else retry = lib().retry_after() end
 end
 
 local function rate(n, d)

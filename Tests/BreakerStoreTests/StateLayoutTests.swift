@@ -43,6 +43,29 @@ import Testing
         #expect(try await h.call(.failure, at: t0 + 7).state == .open)
     }
 
+    /// A policy text too long for the record's policy block (128 bytes or more) is parsed on every
+    /// call instead, and the block stays empty.
+    @Test func aLongPolicyTextIsParsedEachCall() async throws {
+        let long: [(String, String)] = [
+            ("window_ms", "86400000"), ("buckets", "30"), ("failure_rate", "0.30000000000000004"),
+            ("min_calls", "10000000"), ("slow_call_ms", "86400000"), ("slow_call_rate", "0.30000000000000004"),
+            ("open_ms", "86400000"), ("open_backoff", "1.0000000000000002"), ("max_open_ms", "604800000"),
+            ("half_open_permits", "10000"), ("success_threshold", "10000"), ("permit_ttl_ms", "86400000"),
+        ]
+        let h = try StoreHarness(policy: long)
+        defer { h.shutdown() }
+        #expect(h.store.defaultPolicy().values.map(\.value).joined(separator: " ").utf8.count >= 128)
+        #expect(try await h.call(.failure, at: t0).effect == .counted)
+        let r = try await h.store.fold(h.name(), generation: 0, calls: 9_999_999, failures: 3_000_000, slow: 0, now: t0 + 1)
+        #expect(r.state == .open && r.slowCallMs == 86_400_000 && r.permitTTLMs == 86_400_000)
+        #expect(r.events.first?.contains("failure_rate=0.3 threshold=0.3 calls=10000000 failures=3000001 open_ms=86400000") == true)
+        guard case .string(let bytes) = try await h.redis("GET", "\(h.prefix):{payments}:s") else {
+            Issue.record("no record")
+            return
+        }
+        #expect(bytes[144..<StateRecord.ringOffset].allSatisfy { $0 == 0 })
+    }
+
     /// The permit zsets get their idle expiry from the permit that creates them, also when every
     /// permit was reported (the zset gone) and the next one makes it again.
     @Test func permitZsetsAlwaysExpireWhenIdle() async throws {

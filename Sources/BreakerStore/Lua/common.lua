@@ -148,10 +148,11 @@ local function policy(all)
         a1 + 0, a2 + 0, a3 + 0, a4 + 0, a5 + 0, a6 + 0, a12 + 0
       S.open_ms, S.open_backoff, S.max_open_ms, S.half_open_permits, S.success_threshold =
         a7 + 0, a8 + 0, a9 + 0, a10 + 0, a11 + 0
-      local zero = '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
-      if n >= 128 then n, text = 0, '' end
-      S.pcache = struct.pack('<ddddddd', S.window_ms, S.buckets, S.failure_rate, S.min_calls,
-        S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms) .. text .. string.sub(string.rep(zero, 4), n + 1)
+      if n < 128 then
+        local zero = '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0'
+        S.pcache = struct.pack('<ddddddd', S.window_ms, S.buckets, S.failure_rate, S.min_calls,
+          S.slow_call_ms, S.slow_call_rate, S.permit_ttl_ms) .. text .. string.sub(string.rep(zero, 4), n + 1)
+      end
     end
     if S.conf then all = true end
   end
@@ -427,9 +428,17 @@ local function finish(reply)
     local h = struct.pack('<dddddddddddddddddd', S.seq, S.on, S.calls, S.fails, S.slows, S.bc, S.bf, S.bw,
       code, S.gen, S.head, S.nb, S.bms, S.open_until, S.opens, S.oks, S.cf, S.ex)
     if S.fresh or S.ring_changed or #S.raw < 328 then
-      -- The whole record: header, policy block, ring.
-      if not S.pcache and #S.raw < 328 then policy() end
-      local record = h .. (S.pcache or string.sub(S.raw, 145, 328)) .. (S.ring or '')
+      -- The whole record: header, policy block (as it is, or new, or empty), ring.
+      local block = S.pcache
+      if not block then
+        if #S.raw >= 328 then
+          block = string.sub(S.raw, 145, 328)
+        else
+          policy()
+          block = S.pcache or string.rep('\0\0\0\0\0\0\0\0', 23)
+        end
+      end
+      local record = h .. block .. (S.ring or '')
       if refresh then
         redis.call('SET', KEYS[1], record, 'PX', idle)
       else

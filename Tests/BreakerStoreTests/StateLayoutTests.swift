@@ -28,6 +28,20 @@ import Testing
         #expect(memory > 0 && memory < 1024)
     }
 
+    /// Denying acquires of an open breaker change nothing, so they write nothing.
+    @Test func denialsOfAnOpenBreakerWriteNothing() async throws {
+        let h = try StoreHarness(policy: Self.small)
+        defer { h.shutdown() }
+        for _ in 0..<4 { try await h.call(.failure, at: t0) }
+        let key = "\(h.prefix):{payments}:s"
+        let before = try await h.redis("GET", key)
+        for i in 1...3 {
+            let r = try await h.store.acquire(h.name(), now: t0 + i * 100)
+            #expect(r.decision == .deny(state: .open, retryAfterMs: 1000 - i * 100))
+        }
+        #expect(try await h.redis("GET", key) == before)
+    }
+
     /// The record keeps the default policy it last parsed; a new default (another breakerd's
     /// CONFIG SET default) applies from the next call.
     @Test func aNewDefaultPolicyAppliesAtTheNextCall() async throws {

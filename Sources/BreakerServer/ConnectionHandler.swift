@@ -43,6 +43,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// The last write's completion: a graceful close waits for it so the final replies reach the peer.
     private var lastWrite: EventLoopFuture<Void>?
     private var context: ChannelHandlerContext?
+    /// Where this connection's command tasks run: its own event loop.
+    private var executor: EventLoopTaskExecutor?
 
     init(dispatcher: CommandDispatcher, session: ConnectionSession, logger: Logger) {
         self.dispatcher = dispatcher
@@ -53,6 +55,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        executor = EventLoopTaskExecutor.of(context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -167,7 +170,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 let session = self.session
                 let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
                 let eventLoop = context.eventLoop
-                Task {
+                Task(executorPreference: executor) {
                     var s = session
                     let result = await dispatcher.execute(request, session: &s)
                     let updated = s

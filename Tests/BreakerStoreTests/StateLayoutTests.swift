@@ -107,15 +107,10 @@ import Testing
     @Test func aRecordInTheEarlierHashLayoutCarriesOn() async throws {
         let h = try StoreHarness(policy: Self.small)
         defer { h.shutdown() }
-        let base = "\(h.prefix):{payments}:"
-        let head = t0 / 1000
-        let slot = head % 10
+        let slot = (t0 / 1000) % 10
         // Closed in generation 2, five permits issued; 3 calls in the window: 2 (1 failure) in the
         // current bucket, 1 failure in the bucket before it; permit 5 still out.
-        _ = try await h.client.send([
-            "HSET", base + "s", "state", "closed", "gen", "2", "seq", "5", "head", String(head),
-            "calls", "3", "fails", "2", "slows", "0", "nb", "10", "bms", "1000", "open_until", "0",
-            "opens", "0", "oks", "0", "cf", "0", "ex", String(t0),
+        let base = try await Self.writeHashLayout(h, gen: 2, seq: 5, calls: 3, fails: 2, buckets: [
             "c\(slot)", "2", "f\(slot)", "1", "c\((slot + 9) % 10)", "1", "f\((slot + 9) % 10)", "1",
         ])
         _ = try await h.client.send(["PEXPIRE", base + "s", "60000"])
@@ -136,13 +131,8 @@ import Testing
     @Test func aRecordInTheEarlierLayoutMovesOnWithTime() async throws {
         let h = try StoreHarness(policy: Self.small)
         defer { h.shutdown() }
-        let base = "\(h.prefix):{payments}:"
-        let head = t0 / 1000
-        let slot = head % 10
-        _ = try await h.client.send([
-            "HSET", base + "s", "state", "closed", "gen", "0", "seq", "3", "head", String(head),
-            "calls", "3", "fails", "1", "slows", "0", "nb", "10", "bms", "1000", "open_until", "0",
-            "opens", "0", "oks", "0", "cf", "0", "ex", String(t0),
+        let slot = (t0 / 1000) % 10
+        let base = try await Self.writeHashLayout(h, gen: 0, seq: 3, calls: 3, fails: 1, buckets: [
             "c\(slot)", "1", "f\(slot)", "1", "c\((slot + 8) % 10)", "2",
         ])
         // 8.5 s later the bucket two before head has left the window; an acquire rewrites the record.
@@ -152,5 +142,20 @@ import Testing
         #expect(s.calls == 1 && s.failures == 1 && s.generation == 0)
         #expect(try await h.store.state(h.name(), now: t0 + 9999).calls == 1)
         #expect(try await h.store.state(h.name(), now: t0 + 10_000).calls == 0)
+    }
+
+    /// Stores breaker `payments` closed, the way an earlier breakerd did (a hash, its window in
+    /// 1 s buckets with head at t0); returns the key base.
+    static func writeHashLayout(
+        _ h: StoreHarness, gen: Int, seq: Int, calls: Int, fails: Int, buckets: [String]
+    ) async throws -> String {
+        let base = "\(h.prefix):{payments}:"
+        _ = try await h.client.send(
+            [
+                "HSET", base + "s", "state", "closed", "gen", String(gen), "seq", String(seq), "head", String(t0 / 1000),
+                "calls", String(calls), "fails", String(fails), "slows", "0", "nb", "10", "bms", "1000",
+                "open_until", "0", "opens", "0", "oks", "0", "cf", "0", "ex", String(t0),
+            ] + buckets)
+        return base
     }
 }

@@ -22,8 +22,8 @@ public struct BreakerPolicy: Sendable, Hashable {
         "open_ms", "open_backoff", "max_open_ms", "half_open_permits", "success_threshold", "permit_ttl_ms",
     ]
 
-    /// The most buckets a window may have: each bucket is three hash fields, and Redis keeps a hash
-    /// compact (listpack) only below 128 fields.
+    /// The most buckets a window may have: each bucket is 24 bytes of the breaker's record in Redis
+    /// (docs/ENGINE.md), and a window's buckets are what a state read walks.
     public static let maxBuckets = 30
 
     /// The value of `key` as operators see it; nil for an unknown key.

@@ -178,7 +178,9 @@ final class BatchedBreakers: Sendable {
                 entry.active = false
                 let counts = entry.pending.sorted { $0.key < $1.key }.map { (generation: $0.key, counts: $0.value) }
                 entry.pending.removeAll(keepingCapacity: true)
-                if let ttl = entry.known?.permitTTLMs, !entry.outstanding.isEmpty {
+                // Rebuilt only when a permit has lapsed: every flush copying every permit table
+                // would cost more than the permits do.
+                if let ttl = entry.known?.permitTTLMs, entry.outstanding.values.contains(where: { now - $0 >= ttl }) {
                     entry.outstanding = entry.outstanding.filter { now - $0.value < ttl }
                 }
                 work.append(FoldWork(name: name, generation: entry.known?.generation, counts: counts, epoch: entry.epoch))
@@ -248,8 +250,12 @@ final class BatchedBreakers: Sendable {
     }
 
     /// Bounds memory: when full, the breaker least recently used and with nothing pending goes.
+    /// The scan is lazy: a filtered copy of a full table on every new breaker would be the cost of
+    /// being full.
     private static func evict(_ entries: inout [String: Entry]) {
-        guard let oldest = entries.filter({ $0.value.pending.isEmpty }).min(by: { $0.value.lastUsed < $1.value.lastUsed })
+        guard
+            let oldest = entries.lazy.filter({ $0.value.pending.isEmpty })
+                .min(by: { $0.value.lastUsed < $1.value.lastUsed })
         else { return }
         entries.removeValue(forKey: oldest.key)
     }

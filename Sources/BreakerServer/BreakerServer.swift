@@ -97,6 +97,7 @@ public final class BreakerServer: Service, Sendable {
         let dispatcher = self.dispatcher
         let connections = self.connections
         let authenticator = Authenticator(password: configuration.password, adminPassword: configuration.adminPassword)
+        let limits = ConnectionLimits(configuration)
 
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -106,8 +107,12 @@ public final class BreakerServer: Service, Sendable {
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 let peer = Self.describe(channel.remoteAddress)
+                let host = channel.remoteAddress?.ipAddress ?? peer
                 let count = stats.connectedClients.add(1, ordering: .relaxed).newValue
-                if count > configuration.maxClients {
+                // Past maxClients, a few slots stay for an admin (who must AUTH in time); past
+                // those, Redis's own refusal.
+                let reserve = configuration.adminPassword == nil ? 0 : configuration.adminReservedClients
+                if count > configuration.maxClients + reserve {
                     stats.connectedClients.subtract(1, ordering: .relaxed)
                     stats.rejectedConnections.add(1, ordering: .relaxed)
                     logger.warning("refused a connection: max number of clients reached", metadata: ["peer": "\(peer)", "max": "\(configuration.maxClients)"])
@@ -115,20 +120,31 @@ public final class BreakerServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(RejectionHandler(message: "ERR max number of clients reached"))
                     }
                 }
+                let limitPeer = configuration.maxClientsPerPeer > 0
+                if limitPeer && !stats.admitPeer(host, limit: configuration.maxClientsPerPeer) {
+                    stats.connectedClients.subtract(1, ordering: .relaxed)
+                    stats.rejectedPerPeer.add(1, ordering: .relaxed)
+                    logger.warning(
+                        "refused a connection: max number of clients per peer address reached",
+                        metadata: ["peer": "\(peer)", "max_per_peer": "\(configuration.maxClientsPerPeer)"])
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            RejectionHandler(message: "ERR max number of clients per peer address reached"))
+                    }
+                }
+                let reserved = count > configuration.maxClients
+                if reserved { stats.reserveAdmitted.add(1, ordering: .relaxed) }
                 let id = stats.nextConnectionID()
                 connections.add(id, channel)
                 channel.closeFuture.whenComplete { _ in
                     stats.connectedClients.subtract(1, ordering: .relaxed)
+                    if limitPeer { stats.releasePeer(host) }
                     connections.remove(id)
                 }
                 let session = ConnectionSession(id: id, peer: peer, role: authenticator.initialRole)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(
-                            RESPRequestDecoder(limits: configuration.limits),
-                            maximumBufferSize: configuration.maxInputBufferBytes))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(dispatcher: dispatcher, session: session, logger: logger))
+                        ConnectionHandler(runner: dispatcher, session: session, limits: limits, reserved: reserved, logger: logger))
                 }
             }
 

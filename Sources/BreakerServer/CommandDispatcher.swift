@@ -6,7 +6,8 @@ import RESP
 /// Turns one request into its replies: checks the connection may run it, then runs it against the
 /// store (or answers it itself: the handshake, pub/sub bookkeeping, degraded mode).
 ///
-/// Commands of one connection are executed one at a time, in order, by `ConnectionHandler`; the
+/// `ConnectionHandler` runs a connection's commands through it, several at once where they only
+/// read the session (`scheduling(of:session:)`) and one at a time where they may change it; the
 /// session goes in and comes out changed (HELLO, AUTH, SUBSCRIBE...).
 final class CommandDispatcher: Sendable {
     /// Who may run a command.

@@ -1,6 +1,8 @@
 import NIOCore
 
-/// Answers a connection the server will not serve (over the client limit) with one error, then closes it.
+/// Answers a connection the server will not serve (over a client limit) with one error, then
+/// closes it: the output side first, then the whole socket once the peer closes or a second has
+/// passed, so unread input does not turn the close into a reset that loses the error.
 final class RejectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -15,11 +17,18 @@ final class RejectionHandler: ChannelInboundHandler {
         var buffer = context.channel.allocator.buffer(capacity: message.utf8.count + 3)
         buffer.writeString("-\(message)\r\n")
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // Whatever it sends is not read: the answer is already on its way.
+        // Whatever it sends is dropped: the answer is already on its way.
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
     }
 }

@@ -45,6 +45,22 @@ public struct ServerConfiguration: Sendable {
     public var limits: RESPLimits
     /// Strict (the default) or batched.
     public var consistency: ConsistencyMode
+    /// A connection that begins a frame and does not finish it within this many ms is closed
+    /// (0: never), so half-sent requests cannot hold connection slots forever.
+    public var requestTimeoutMs: Int
+    /// A connection with nothing in flight and no subscription, silent for this many seconds, is
+    /// closed (0, the default: never), as Redis's `timeout`.
+    public var idleTimeoutSeconds: Int
+    /// The most connections from one peer address at once (0, the default: no limit).
+    public var maxClientsPerPeer: Int
+    /// Connections admitted past `maxClients` for the admin role alone: such a connection must AUTH
+    /// as admin within `requestTimeoutMs`, and is served nothing else. Only with an admin password.
+    public var adminReservedClients: Int
+    /// The most requests of one connection running at once; the rest wait their turn.
+    public var maxInFlightPerConnection: Int
+    /// After QUIT or a protocol error, how long the input is drained after the output side is shut
+    /// (so replies already written are not lost to a reset).
+    public var lingerMs: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -58,7 +74,13 @@ public struct ServerConfiguration: Sendable {
         degradedPolicy: DegradedPolicy = .local,
         maxLocalBreakers: Int = 10_000,
         limits: RESPLimits = RESPLimits(),
-        consistency: ConsistencyMode = .strict
+        consistency: ConsistencyMode = .strict,
+        requestTimeoutMs: Int = 5000,
+        idleTimeoutSeconds: Int = 0,
+        maxClientsPerPeer: Int = 0,
+        adminReservedClients: Int = 16,
+        maxInFlightPerConnection: Int = 64,
+        lingerMs: Int = 2000
     ) {
         self.host = host
         self.port = port
@@ -72,6 +94,12 @@ public struct ServerConfiguration: Sendable {
         self.maxLocalBreakers = maxLocalBreakers
         self.limits = limits
         self.consistency = consistency
+        self.requestTimeoutMs = max(0, requestTimeoutMs)
+        self.idleTimeoutSeconds = max(0, idleTimeoutSeconds)
+        self.maxClientsPerPeer = max(0, maxClientsPerPeer)
+        self.adminReservedClients = max(0, adminReservedClients)
+        self.maxInFlightPerConnection = max(1, maxInFlightPerConnection)
+        self.lingerMs = max(0, lingerMs)
     }
 
     /// True when any secret is configured, so clients must AUTH.

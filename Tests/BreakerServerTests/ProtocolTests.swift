@@ -142,4 +142,98 @@ import Testing
         #expect(try await other.command("PING") == .simpleString("PONG"))
         sender.cancel()
     }
+
+    /// A bad frame with more data behind it in the same write: the replies before it, the error,
+    /// then EOF — not a reset that makes the peer drop what it had not read (the output side is
+    /// shut first and the input drained: a lingering close).
+    @Test func repliesBeforeABadFrameSurviveTheDataBehindIt() async throws {
+        let t = try await TestServer.start()
+        defer { Task { await t.stop() } }
+        let tail = String(repeating: "\r\n", count: 10_000)
+        for i in 0..<20 {
+            let c = try await t.connect()
+            try await c.send("ACQUIRE linger-\(i)\r\nPING\r\nPING \"unbalanced\r\n" + tail)
+            #expect(try await c.read().text?.hasPrefix("PERMIT ") == true)
+            #expect(try await c.read() == .simpleString("PONG"))
+            #expect(try await c.read() == .error("ERR Protocol error: unbalanced quotes in request"))
+            #expect(try await c.isClosedByServer())
+        }
+    }
+
+    @Test func quitWithDataBehindItStillDeliversOK() async throws {
+        let t = try await TestServer.start()
+        defer { Task { await t.stop() } }
+        let c = try await t.connect()
+        try await c.send("PING\r\nQUIT\r\n" + String(repeating: "PING\r\n", count: 5000))
+        #expect(try await c.read() == .simpleString("PONG"))
+        #expect(try await c.read() == .simpleString("OK"))
+        #expect(try await c.isClosedByServer())
+    }
+
+    @Test func aHalfSentFrameDoesNotHoldItsConnectionForever() async throws {
+        let logs = LogCapture()
+        let t = try await TestServer.start(logs: logs) { $0.requestTimeoutMs = 200 }
+        defer { Task { await t.stop() } }
+        let slow = try await t.connect()
+        try await slow.send("*2\r\n$7\r\nACQUIRE\r\n$4\r\nha")
+        // Waits for the close itself (the socket's own timeout bounds the wait), not for a time.
+        #expect(try await slow.read() == .error("ERR Protocol error: request not completed within 200 ms"))
+        #expect(try await slow.isClosedByServer())
+        let other = try await t.connect()
+        #expect(try await other.command("INFO").text?.contains("closed_partial_requests:1\r\n") == true)
+        #expect(logs.contains("closed a connection", "reason=partial_request"), "\(logs.all)")
+    }
+
+    @Test func connectionsPerPeerAreCappedWhenAsked() async throws {
+        let t = try await TestServer.start { $0.maxClientsPerPeer = 2 }
+        defer { Task { await t.stop() } }
+        let one = try await t.connect()
+        let two = try await t.connect()
+        #expect(try await one.command("PING") == .simpleString("PONG"))
+        #expect(try await two.command("PING") == .simpleString("PONG"))
+        let three = try await t.connect()
+        #expect(try await three.read() == .error("ERR max number of clients per peer address reached"))
+        #expect(try await three.isClosedByServer())
+        // A slot freed is a slot to be had again.
+        try await two.send("QUIT\r\n")
+        #expect(try await two.read() == .simpleString("OK"))
+        #expect(try await two.isClosedByServer())
+        // The server lingers until the peer closes its side too.
+        try await two.finishSending()
+        var admitted = false
+        for _ in 0..<200 where !admitted {
+            let again = try await t.connect()
+            if case .simpleString("PONG")? = try? await again.command("PING") { admitted = true }
+        }
+        #expect(admitted)
+    }
+
+    @Test func anAdminGetsInWhenEveryClientSlotIsTaken() async throws {
+        let t = try await TestServer.start { c in
+            c.maxClients = 1
+            c.adminPassword = "root-secret"
+            c.adminReservedClients = 1
+        }
+        defer { Task { await t.stop() } }
+        let replica = try await t.connect()
+        #expect(try await replica.command("PING") == .simpleString("PONG"))
+        // In the reserve, anything but an admin's AUTH is refused as Redis refuses a full server.
+        let other = try await t.connect()
+        #expect(try await other.command("PING") == .simpleString("PONG"))
+        #expect(try await other.command("ACQUIRE", "x") == .error("ERR max number of clients reached"))
+        #expect(try await other.isClosedByServer())
+        try await other.finishSending()
+        // Its slot is free once the server has seen the close (a moment later, on its own loop).
+        var admin: TestClient?
+        for _ in 0..<200 where admin == nil {
+            let c = try await t.connect()
+            // A refused connection is answered and closed: try again.
+            if case .simpleString("OK")? = try? await c.command("AUTH", "admin", "root-secret") { admin = c }
+        }
+        let authed = try #require(admin)
+        #expect(try await authed.command("FORCE", "reserve-x", "OPEN").text?.hasPrefix("OK open") == true)
+        // Past the reserve too: refused at once.
+        let more = try await t.connect()
+        #expect(try await more.read() == .error("ERR max number of clients reached"))
+    }
 }

@@ -49,12 +49,15 @@ public final class BreakerServer: Service, Sendable {
         } else {
             batched = nil
         }
+        let known = KnownBreakers(capacity: configuration.maxLocalBreakers)
         let subscriber = RedisEventSubscriber(
             endpoint: store.client.configuration.endpoint, channel: store.configuration.eventsChannel, logger: logger
         ) { event in
             // Batched mode forgets what it knew of the breaker before any client can see the
             // event, so nobody who saw a RESET is then denied from stale knowledge.
             if let batched, let space = event.firstIndex(of: " ") { batched.forget(String(event[..<space])) }
+            // Degraded answers keep what operators decided through any breakerd.
+            known.learn(event: event)
             box.fanout?.publish(event)
         }
         self.subscriber = subscriber
@@ -63,7 +66,7 @@ public final class BreakerServer: Service, Sendable {
         self.fanout = fanout
         self.dispatcher = CommandDispatcher(
             store: store, configuration: configuration, health: self.health, stats: stats, fanout: fanout,
-            batched: batched, observer: observer ?? NoObserver(), logger: logger)
+            batched: batched, known: known, observer: observer ?? NoObserver(), logger: logger)
     }
 
     /// Client connections open now (the RESP port's, not HTTP's).

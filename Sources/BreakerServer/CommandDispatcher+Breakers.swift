@@ -14,6 +14,7 @@ extension CommandDispatcher {
             let result = try await timed("acquire") { () async throws(StoreError) in try await store.acquire(name) }
             storeAnswered()
             logEvents(result.events)
+            known.learn(name.value, acquire: result.decision, now: asked)
             let kind: AcquireResultKind
             if case .permit = result.decision { kind = .permit } else { kind = .deny }
             if let batched, case .deny(let state, let retry) = result.decision, result.events.isEmpty {
@@ -23,6 +24,7 @@ extension CommandDispatcher {
             return CommandResult(.simpleString(BreakerLines.acquire(result.decision)))
         } catch where error.code == .unavailable {
             storeUnavailable(error)
+            stats.degradedAnswers.add(1, ordering: .relaxed)
             observer.acquired(breaker: name.value, result: .degraded, replica: session.name)
             return CommandResult(.simpleString(BreakerLines.acquire(degradedAcquire(name), degraded: true)))
         } catch {
@@ -32,7 +34,9 @@ extension CommandDispatcher {
 
     /// The answer of the configured degraded policy. `local` uses the fleet default policy as this
     /// process last read it: a breaker's own overrides live in the Redis that cannot be read now.
+    /// Whatever the policy, an operator's forced mode and a known open time come first.
     private func degradedAcquire(_ name: BreakerName) -> AcquireDecision {
+        if let imposed = known.degradedDecision(name.value, now: LocalBreakers.nowMs()) { return imposed }
         switch configuration.degradedPolicy {
         case .local:
             return local.acquire(name.value, policy: store.defaultPolicy())
@@ -91,6 +95,7 @@ extension CommandDispatcher {
             // the store is back by now, since the shared state never issued it.
             let (state, effect) = local.report(name.value, permit: permit, outcome: outcome, latencyMs: latency)
             guard effect != nil else { return .error("ERR unknown permit '\(permit)' for breaker '\(name)'") }
+            stats.degradedAnswers.add(1, ordering: .relaxed)
             observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
             return CommandResult(.simpleString("OK \(state.rawValue) degraded"))
         }
@@ -107,6 +112,7 @@ extension CommandDispatcher {
             // it locally would mix two windows, and replaying it later would count it in a window
             // it no longer belongs to.
             storeUnavailable(error)
+            stats.degradedAnswers.add(1, ordering: .relaxed)
             return CommandResult(.simpleString("OK \(local.state(name.value).rawValue) degraded"))
         } catch {
             return storeError(error)
@@ -291,6 +297,7 @@ extension CommandDispatcher {
     }
 
     func storeUnavailable(_ error: StoreError) {
+        stats.storeFailures.add(1, ordering: .relaxed)
         health.record(up: false, detail: error.message)
     }
 

@@ -27,6 +27,8 @@ final class CommandDispatcher: Sendable {
     let authenticator: Authenticator
     let health: StoreHealth
     let local: LocalBreakers
+    /// Operators' modes and open times last seen, which degraded answers keep.
+    let known: KnownBreakers
     /// The batched mode's local knowledge, permits and pending folds; nil in strict mode.
     let batched: BatchedBreakers?
     let stats: ServerStats
@@ -36,14 +38,15 @@ final class CommandDispatcher: Sendable {
 
     init(
         store: BreakerStore, configuration: ServerConfiguration, health: StoreHealth, stats: ServerStats,
-        fanout: EventFanout, batched: BatchedBreakers? = nil, observer: any BreakerServerObserver = NoObserver(),
-        logger: Logger
+        fanout: EventFanout, batched: BatchedBreakers? = nil, known: KnownBreakers? = nil,
+        observer: any BreakerServerObserver = NoObserver(), logger: Logger
     ) {
         self.store = store
         self.configuration = configuration
         self.authenticator = Authenticator(password: configuration.password, adminPassword: configuration.adminPassword)
         self.health = health
         self.local = LocalBreakers(capacity: configuration.maxLocalBreakers, logger: logger)
+        self.known = known ?? KnownBreakers(capacity: configuration.maxLocalBreakers)
         self.batched = batched
         self.stats = stats
         self.fanout = fanout
@@ -157,6 +160,7 @@ final class CommandDispatcher: Sendable {
     /// Logs each transition a store call made, one line each, and counts those that moved the state.
     func logEvents(_ events: [String]) {
         for event in events {
+            known.learn(event: event)
             let words = event.split(separator: " ", maxSplits: 2)
             let breaker = words.first.map(String.init) ?? ""
             logger.notice("transition", metadata: ["breaker": "\(breaker)", "event": "\(event)"])

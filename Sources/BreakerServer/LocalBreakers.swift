@@ -60,7 +60,11 @@ final class LocalBreakers: Sendable {
     func report(_ name: String, permit: String, outcome: Outcome, latencyMs: Int?, now: Int = LocalBreakers.nowMs())
         -> (state: BreakerState, effect: ReportEffect?)
     {
+        // `Lallow` and `Lforced` permits (the allow policy, an operator's forced close) were never
+        // a model's: they count nothing.
+        let modelPermit = permit.contains(".")
         let (state, effect, made) = entries.withLock { entries in
+            guard modelPermit else { return (entries[name]?.model.state ?? .closed, ReportEffect?.some(.notCounted), [BreakerModel.Transition]()) }
             guard var entry = entries[name] else { return (BreakerState.closed, ReportEffect?.some(.notCounted), [BreakerModel.Transition]()) }
             let effect = entry.model.report(
                 permit: String(permit.dropFirst(Self.permitPrefix.count)), outcome: outcome, latencyMs: latencyMs, now: now)

@@ -1,4 +1,5 @@
 import BreakerServer
+import Hiredis
 import BreakerServerTestSupport
 import Foundation
 import RESP
@@ -80,6 +81,64 @@ import Testing
         #expect(permit == "PERMIT Lallow closed degraded")
         #expect(try await a.command("REPORT", "x", "Lallow", "FAILURE") == .simpleString("OK closed degraded"))
         #expect(try await d.command("ACQUIRE", "x") == .simpleString("DENY open 1000 degraded"))
+    }
+
+    /// An operator's FORCE OPEN, made through this breakerd or another, and a breaker that tripped
+    /// open stay denied while Redis cannot answer, whatever `--degraded` says; an operator's
+    /// FORCE CLOSED stays permitted.
+    @Test(arguments: [DegradedPolicy.local, .allow, .deny])
+    func operatorsDecisionsAndOpenBreakersHoldWhileRedisCannotAnswer(policy: DegradedPolicy) async throws {
+        let redis = try await RedisServer.launch()
+        defer { stopOffPool(redis) }
+        let prefix = TestRedis.uniquePrefix("known")
+        let a = try await TestServer.start(prefix: prefix, endpoint: redis.endpoint, policy: TestServer.policy(openMs: 600_000), deadlineMs: 50) {
+            $0.degradedPolicy = policy
+        }
+        let b = try await TestServer.start(prefix: prefix, endpoint: redis.endpoint, deadlineMs: 50)
+        defer {
+            Task {
+                await a.stop()
+                await b.stop()
+            }
+        }
+        let c = try await a.connect()
+        let other = try await b.connect()
+        let watcher = try await a.connect()
+        #expect(try await watcher.command("SUBSCRIBE", "breakers").elements?.count == 3)
+
+        #expect(try await c.command("FORCE", "fo", "OPEN").text == "OK open mode=forced_open")
+        #expect(try await c.command("FORCE", "fc", "CLOSED").text == "OK closed mode=forced_closed")
+        // Forced through the other breakerd: this one learns it from the fleet's events.
+        #expect(try await other.command("FORCE", "remote", "OPEN", "TTL", "600000").text == "OK open mode=forced_open")
+        // A breaker that trips here: one failure at min_calls 1.
+        #expect(try await c.command("CONFIG", "SET", "tripped", "min_calls", "1") == .simpleString("OK"))
+        let permit = try #require(try await c.command("ACQUIRE", "tripped").text?.split(separator: " ").dropFirst().first)
+        #expect(try await c.command("REPORT", "tripped", String(permit), "FAILURE").text == "OK open")
+        var seen: Set<String> = []
+        while !seen.contains("remote") || !seen.contains("tripped") {
+            let message = try await watcher.read()
+            if let line = message.elements?.last?.text, let name = line.split(separator: " ").first { seen.insert(String(name)) }
+        }
+
+        let admin = RedisClient(configuration: .init(endpoint: redis.endpoint))
+        defer { admin.shutdown() }
+        _ = try await admin.send(["CLIENT", "PAUSE", "20000", "ALL"])
+        defer { Task { _ = try? await admin.send(["CLIENT", "UNPAUSE"]) } }
+
+        for name in ["fo", "remote", "tripped"] {
+            let reply = try #require(try await c.command("ACQUIRE", name).text)
+            #expect(reply.hasPrefix("DENY open ") && reply.hasSuffix(" degraded"), "\(name): \(reply)")
+        }
+        #expect(try await c.command("ACQUIRE", "fc").text == "PERMIT Lforced closed degraded")
+        #expect(try await c.command("REPORT", "fc", "Lforced", "FAILURE").text == "OK closed degraded")
+        // A breaker nothing is known of gets the configured policy.
+        let unknown = try #require(try await c.command("ACQUIRE", "unknown").text)
+        switch policy {
+        case .local: #expect(unknown.hasPrefix("PERMIT L0.1.") && unknown.hasSuffix(" degraded"), "\(unknown)")
+        case .allow: #expect(unknown == "PERMIT Lallow closed degraded")
+        case .deny: #expect(unknown == "DENY open 1000 degraded")
+        }
+        #expect(try await c.command("INFO").text?.contains("degraded_answers:6\r\n") == true)
     }
 
     @Test func underLoadEveryAcquireIsAnsweredInTime() async throws {

@@ -142,6 +142,7 @@ extension CommandDispatcher {
             "closed_output_limit:\(stats.closed(.outputLimit))",
             "closed_reserve_unauthenticated:\(stats.closed(.reserveUnauthenticated))",
             "auth_failures:\(stats.authFailures.load(ordering: .relaxed))",
+            "auth_throttled:\(stats.authThrottled.load(ordering: .relaxed))",
             "degraded_answers:\(stats.degradedAnswers.load(ordering: .relaxed))",
             "store_timeouts:\(stats.storeFailures.load(ordering: .relaxed))",
             "folds_lost:\(stats.foldsLost.load(ordering: .relaxed))",

@@ -32,6 +32,7 @@ final class CommandDispatcher: Sendable {
     /// The batched mode's local knowledge, permits and pending folds; nil in strict mode.
     let batched: BatchedBreakers?
     let stats: ServerStats
+    let authThrottle = AuthThrottle()
     let fanout: EventFanout
     let observer: any BreakerServerObserver
     let logger: Logger
@@ -83,8 +84,11 @@ final class CommandDispatcher: Sendable {
         switch name {
         // The handshake and connection housekeeping.
         case "PING": return ping(args, session: session)
-        case "HELLO": return hello(args, session: &session)
-        case "AUTH": return auth(args, session: &session)
+        case "HELLO":
+            let result = hello(args, session: &session)
+            guard args.contains(where: { $0.uppercased() == "AUTH" }) else { return result }
+            return await throttled(result, session: session)
+        case "AUTH": return await throttled(auth(args, session: &session), session: session)
         case "CLIENT": return client(args, session: &session)
         case "SELECT": return select(args)
         case "INFO": return info()
@@ -109,6 +113,32 @@ final class CommandDispatcher: Sendable {
         default:
             return .error(Self.unknownCommand(request))
         }
+    }
+
+    /// Counts, logs (at most once a second per peer) and, after several in a row, slows a failed
+    /// AUTH; a successful one clears the peer's count.
+    private func throttled(_ result: CommandResult, session: ConnectionSession) async -> CommandResult {
+        let host = AuthThrottle.host(ofPeer: session.peer)
+        guard case .error(let message) = result.replies.first, message.hasPrefix("WRONGPASS") else {
+            if case .error = result.replies.first {} else { authThrottle.succeeded(host: host) }
+            return result
+        }
+        stats.authFailures.add(1, ordering: .relaxed)
+        observer.authFailed()
+        let verdict = authThrottle.failed(host: host)
+        if verdict.log {
+            logger.warning(
+                "authentication failed",
+                metadata: [
+                    "peer": "\(session.peer)", "in_a_row": "\(verdict.consecutive)",
+                    "not_logged_since_last_line": "\(verdict.unlogged)",
+                ])
+        }
+        if verdict.delay > .zero {
+            stats.authThrottled.add(1, ordering: .relaxed)
+            try? await Task.sleep(for: verdict.delay)
+        }
+        return result
     }
 
     /// Who may run `name` with `args`; nil for a command breakerd does not know.

@@ -24,6 +24,8 @@ public protocol BreakerServerObserver: Sendable {
     /// An operator changed the fleet-wide default policy through this process (it has no breaker
     /// history to land in).
     func defaultPolicyChanged(_ line: String)
+    /// An AUTH (or HELLO ... AUTH) was refused.
+    func authFailed()
 }
 
 extension BreakerServerObserver {
@@ -33,6 +35,7 @@ extension BreakerServerObserver {
     public func transitioned(breaker: String, from: BreakerState, to: BreakerState) {}
     public func storeCall(_ operation: String, duration: Duration, succeeded: Bool) {}
     public func defaultPolicyChanged(_ line: String) {}
+    public func authFailed() {}
 }
 
 /// The observer of a server nobody watches.

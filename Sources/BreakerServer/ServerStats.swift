@@ -15,6 +15,8 @@ final class ServerStats: Sendable {
     let storeFailures = Atomic<Int>(0)
     /// Failed AUTH attempts (and HELLO ... AUTH).
     let authFailures = Atomic<Int>(0)
+    /// Failed AUTHs answered late because their peer had failed several times in a row.
+    let authThrottled = Atomic<Int>(0)
     /// Batched outcomes that could not be folded into Redis within their retry budget: lost.
     let foldsLost = Atomic<Int>(0)
     let outcomesLost = Atomic<Int>(0)

@@ -68,3 +68,36 @@ import Testing
         #expect(result.output == "PERMIT\nrefused\nnoperm\n", "\(result.output)\(result.error)")
     }
 }
+
+/// Failed AUTHs are counted, logged at most once a second per peer, and answered late after
+/// several in a row; a correct AUTH clears the count.
+@Suite struct AuthFailureTests {
+    @Test func failedAuthsAreCountedLoggedSparinglyAndSlowed() async throws {
+        let logs = LogCapture()
+        let t = try await TestServer.start(logs: logs) { c in
+            c.password = "replica-secret"
+            c.adminPassword = "admin-secret"
+        }
+        defer { Task { await t.stop() } }
+        let reader = try await t.connect()
+        #expect(try await reader.command("AUTH", "replica-secret") == .simpleString("OK"))
+        let c = try await t.connect()
+        for _ in 0..<8 {
+            #expect(try await c.command("AUTH", "admin", "guess").text?.hasPrefix("WRONGPASS") == true)
+        }
+        // Another connection from the same address is the same peer.
+        let d = try await t.connect()
+        #expect(try await d.command("HELLO", "3", "AUTH", "admin", "guess").text?.hasPrefix("WRONGPASS") == true)
+        let info = try #require(try await reader.command("INFO").text)
+        #expect(info.contains("auth_failures:9\r\n"), "\(info)")
+        // The sixth failure in a row and every one after it waited before its answer.
+        #expect(info.contains("auth_throttled:4\r\n"), "\(info)")
+        let lines = logs.all.filter { $0.contains("authentication failed") }
+        #expect(!lines.isEmpty && lines.count < 9, "\(lines)")
+        #expect(lines.first?.contains("in_a_row=1") == true, "\(lines)")
+
+        #expect(try await c.command("AUTH", "admin", "admin-secret") == .simpleString("OK"))
+        #expect(try await c.command("AUTH", "admin", "guess").text?.hasPrefix("WRONGPASS") == true)
+        #expect(try await reader.command("INFO").text?.contains("auth_throttled:4\r\n") == true)
+    }
+}

@@ -66,6 +66,21 @@ struct Breakerd: AsyncParsableCommand {
     @Option(help: "Most client connections served at once (env BREAKERD_MAX_CLIENTS).")
     var maxClients: Int = env("BREAKERD_MAX_CLIENTS").flatMap { Int($0) } ?? 10_000
 
+    @Option(help: "Close a connection idle this many seconds, with nothing in flight and no subscription; 0: never (env BREAKERD_TIMEOUT).")
+    var timeout: Int = env("BREAKERD_TIMEOUT").flatMap { Int($0) } ?? 0
+
+    @Option(help: "Close a connection whose request is begun and not finished within this many ms; 0: never (env BREAKERD_REQUEST_TIMEOUT_MS).")
+    var requestTimeoutMs: Int = env("BREAKERD_REQUEST_TIMEOUT_MS").flatMap { Int($0) } ?? 5000
+
+    @Option(help: "Most connections from one peer address at once; 0: no limit (env BREAKERD_MAX_CLIENTS_PER_PEER).")
+    var maxClientsPerPeer: Int = env("BREAKERD_MAX_CLIENTS_PER_PEER").flatMap { Int($0) } ?? 0
+
+    @Option(help: "Connections kept past --max-clients for an admin's AUTH (needs --admin-password) (env BREAKERD_ADMIN_RESERVED).")
+    var adminReserved: Int = env("BREAKERD_ADMIN_RESERVED").flatMap { Int($0) } ?? 16
+
+    @Option(help: "When Redis's maxmemory-policy could evict breaker keys (anything but noeviction): refuse to start, or warn (env BREAKERD_EVICTION_CHECK).")
+    var evictionCheck: String = env("BREAKERD_EVICTION_CHECK") ?? "refuse"
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (env BREAKERD_LOG_LEVEL).")
     var logLevel: String = env("BREAKERD_LOG_LEVEL") ?? "info"
 
@@ -83,6 +98,13 @@ struct Breakerd: AsyncParsableCommand {
             guard (1...1000).contains(flushMs) else { throw ValidationError("--flush-ms must be 1 to 1000, got \(flushMs)") }
             consistencyMode = .batched(flushMs: flushMs)
         default: throw ValidationError("--consistency must be strict or batched, got '\(consistency)'")
+        }
+        guard let eviction = EvictionCheck(rawValue: evictionCheck) else {
+            throw ValidationError("--eviction-check must be refuse or warn, got '\(evictionCheck)'")
+        }
+        for (flag, value) in [("--timeout", timeout), ("--request-timeout-ms", requestTimeoutMs), ("--max-clients-per-peer", maxClientsPerPeer), ("--admin-reserved", adminReserved)]
+        where value < 0 {
+            throw ValidationError("\(flag) must be 0 or more, got \(value)")
         }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         if let problem = BreakerKeys.validatePrefix(keyPrefix) { throw ValidationError("--key-prefix: \(problem)") }
@@ -120,6 +142,14 @@ struct Breakerd: AsyncParsableCommand {
             configuration: .init(endpoint: endpoint, deadlineMs: storeDeadlineMs, onStateChange: health.observer))
         let store = BreakerStore(
             client: client, configuration: StoreConfiguration(keyPrefix: keyPrefix, defaultPolicy: policy), logger: logger)
+        do {
+            try await RedisSettingsCheck.check(store, mode: eviction, logger: logger)
+        } catch {
+            logger.critical("refusing to start", metadata: ["reason": "\(error)"])
+            client.shutdown()
+            embedded?.stop()
+            throw ExitCode.failure
+        }
         // One registry per process, passed down: the global MetricsSystem is not bootstrapped.
         let metrics = BreakerMetrics()
         let server = BreakerServer(
@@ -127,7 +157,9 @@ struct Breakerd: AsyncParsableCommand {
                 host: address.host, port: address.port,
                 password: password ?? Self.env("BREAKERD_PASSWORD"),
                 adminPassword: adminPassword ?? Self.env("BREAKERD_ADMIN_PASSWORD"),
-                maxClients: maxClients, degradedPolicy: degradedPolicy, consistency: consistencyMode),
+                maxClients: maxClients, degradedPolicy: degradedPolicy, consistency: consistencyMode,
+                requestTimeoutMs: requestTimeoutMs, idleTimeoutSeconds: timeout, maxClientsPerPeer: maxClientsPerPeer,
+                adminReservedClients: adminReserved),
             store: store, health: health, logger: logger, observer: metrics)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if let httpAddress {

@@ -1,3 +1,4 @@
+import BreakerServer
 import BreakerServerTestSupport
 import Foundation
 import RESP
@@ -55,7 +56,8 @@ import Testing
         for flag in [
             "--listen", "--redis", "--password", "--admin-password", "--store-deadline-ms", "--degraded", "--key-prefix",
             "--policy", "--max-clients", "BREAKERD_LISTEN", "BREAKERD_REDIS", "(default: 127.0.0.1:7420)", "(default: 50)",
-            "(default: local)", "(default: breakerd)",
+            "(default: local)", "(default: breakerd)", "--timeout", "--request-timeout-ms", "(default: 5000)",
+            "--max-clients-per-peer", "--admin-reserved", "--eviction-check", "(default: refuse)",
         ] {
             #expect(help.output.contains(flag), "--help lacks \(flag)")
         }
@@ -99,5 +101,31 @@ import Testing
         if let socket {
             #expect(!FileManager.default.fileExists(atPath: socket), "the private redis-server's directory is left behind")
         }
+    }
+
+    /// A Redis that may evict breaker keys is refused at start unless told to warn.
+    @Test func aRedisThatMayEvictBreakerKeysIsRefusedAtStart() async throws {
+        let redis = try await RedisServer.launch(extraArguments: ["--maxmemory-policy", "allkeys-lru"])
+        defer { stopOffPool(redis) }
+        let port = try RedisServer.freePort()
+        let refused = try await runProcess(
+            Self.executable, ["--redis", redis.url, "--listen", "127.0.0.1:\(port)", "--http", "off"], timeoutSeconds: 60)
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("maxmemory-policy is allkeys-lru"), "\(refused.error)")
+
+        let logs = LogCapture()
+        let t = try await TestServer.start(endpoint: redis.endpoint, logs: logs)
+        defer { Task { await t.stop() } }
+        try await RedisSettingsCheck.check(t.store, mode: .warn, logger: logs.logger)
+        #expect(logs.contains("warning Redis may evict breaker keys", "maxmemory_policy=allkeys-lru"), "\(logs.all)")
+        await #expect(throws: RedisSettingsCheck.Refusal.self) {
+            try await RedisSettingsCheck.check(t.store, mode: .refuse, logger: logs.logger)
+        }
+        // noeviction passes quietly.
+        let quiet = LogCapture()
+        let fine = try await TestServer.start(logs: quiet)
+        defer { Task { await fine.stop() } }
+        try await RedisSettingsCheck.check(fine.store, mode: .refuse, logger: quiet.logger)
+        #expect(!quiet.contains("maxmemory"))
     }
 }

@@ -26,11 +26,14 @@ class FlakyServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.hits += 1
-                body = f"status {server.status}".encode()
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = f'{{"status": {server.status}}}'.encode()
                 self.send_response(server.status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET
 
             def log_message(self, *args):
                 pass

@@ -508,3 +508,31 @@ def _pipe(src, dst):
 def admin_address(admin) -> str:
     kwargs = admin.get_connection_kwargs()
     return f"{kwargs['host']}:{kwargs['port']}"
+
+
+def test_a_forked_child_forgets_the_parents_knowledge_and_reports_on_its_own(admin, name, breakers):
+    import os
+
+    events = []
+    breakers.add_listener(events.append)
+    assert breakers.wait_events_live(15)
+    trip(admin, name)
+    wait_for(lambda: any(e.breaker == name and e.to_state == "open" for e in events), "the trip's event")
+    breakers.acquire(name)
+    assert breakers.acquire(name).source == "cache"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it saw through the pipe, then leave at once
+        try:
+            first = breakers.acquire(name).source  # the parent's subscription is not the child's
+            admin.execute_command("RESET", name)
+            ok = breakers.breaker(name).call(lambda: "ran") == "ran" and breakers.flush(15)
+            answer = f"{first} {ok} {breakers.reports_sent} {breakers.client_name}"
+        except BaseException as error:  # noqa: BLE001
+            answer = f"error {error!r}"
+        os.write(write, answer.encode())
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1000).decode()
+    os.waitpid(pid, 0)
+    assert answer == f"breakerd True 1 {socket.gethostname()}-{pid}"

@@ -291,3 +291,15 @@ def _fails_with(cb, func) -> bool:
     except (Boom, real.CircuitBreakerError, shim.CircuitBreakerError):
         return True
     return False
+
+
+def test_breakerd_unreachable_falls_back_to_the_local_breaker(closed_address, name):
+    gone = Breakers(closed_address)  # on_unreachable="local", 5 failures open it
+    cb = shim.CircuitBreaker(fail_max=1, name=name, breakers=gone)
+    assert cb.call(lambda: "ran") == "ran"
+    for _ in range(5):
+        fail(cb)
+    with pytest.raises(shim.CircuitBreakerError) as caught:
+        cb.call(lambda: "ran")
+    assert caught.value.source == "local"
+    gone.close()

@@ -201,6 +201,7 @@ class Breakers:
         if "://" not in url:
             url = f"redis://{url}"
         self.url = url
+        self._named = client_name is not None
         self.client_name = client_name or _default_client_name()
         self.on_unreachable = on_unreachable
         self.timeout = timeout
@@ -239,6 +240,29 @@ class Breakers:
         self._reports_idle = threading.Condition(self._lock)
         self._reports_thread: threading.Thread | None = None
         self._closed = threading.Event()
+        self._pid = os.getpid()
+
+    def _check_fork(self) -> None:
+        """In a forked child (gunicorn's preload, multiprocessing) the parent's threads are gone:
+        what they knew must go too, or a cached deny would outlive the events that clear it."""
+        if os.getpid() == self._pid:
+            return
+        with self._lock:
+            if os.getpid() == self._pid:
+                return
+            self._pid = os.getpid()
+            if not self._named:
+                self.client_name = _default_client_name()
+                self._redis_kwargs["client_name"] = self.client_name
+            self._sync = redis.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0), **self._redis_kwargs)
+            self._async = None
+            self._events_thread = None
+            self._reports_thread = None
+            self._events_live = threading.Event()
+            self._cache.clear()
+            self._event_seq += 1
+            self._reports = queue.Queue(maxsize=self._reports.maxsize)
+            self._reports_pending = 0
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -354,6 +378,7 @@ class Breakers:
             return
         if decision.source != "breakerd" or decision.permit is None:
             return  # "allow" while unreachable: nobody to report to
+        self._check_fork()
         args = ["REPORT", decision.breaker, decision.permit, outcome]
         if latency is not None:
             args += ["LATENCY", str(max(0, round(latency * 1000)))]
@@ -394,6 +419,7 @@ class Breakers:
     # -- acquire internals ------------------------------------------------------------------------
 
     def _before_acquire(self, name: str) -> tuple[Decision | None, int]:
+        self._check_fork()
         self._start_events()
         now = self._clock()
         with self._lock:
@@ -436,13 +462,23 @@ class Breakers:
             raise _error_from_reply(exc) from exc
         if not _is_unreachable(exc):
             raise exc
+        with self._lock:
+            now = self._mark_down(exc)
+            return self._unreachable(name, now)
+
+    def _mark_down(self, exc: BaseException) -> float:
         now = self._clock()
         with self._lock:
             self._down_until = now + self._backoff
             self._backoff = min(self._backoff * 2, self._max_backoff)
             self._was_down = True
-            log.debug("breakerd unreachable (%s); %s for %.2fs", exc, self.on_unreachable, self._down_until - now)
-            return self._unreachable(name, now)
+        log.debug("breakerd unreachable (%s); %s for %.2fs", exc, self.on_unreachable, self._down_until - now)
+        return now
+
+    @property
+    def is_down(self) -> bool:
+        """Whether breakerd failed to answer lately and is skipped until a backoff passes."""
+        return self._clock() < self._down_until
 
     def _unreachable(self, name: str, now: float) -> Decision:
         # Called with the lock held.
@@ -468,11 +504,14 @@ class Breakers:
         return current[1]
 
     def _command(self, *args: Any) -> Any:
+        self._check_fork()
         try:
             return self._sync.execute_command(*args)
         except Exception as exc:  # noqa: BLE001
             if _is_refusal(exc):
                 raise _error_from_reply(exc) from exc
+            if _is_unreachable(exc):
+                self._mark_down(exc)
             raise
 
     # -- reports ----------------------------------------------------------------------------------

@@ -196,8 +196,8 @@ class CircuitBreaker:
 
     def _apply_policy(self) -> None:
         # Tried at each call until it has worked once: breakerd may be down at start.
-        if self._policy_applied:
-            return
+        if self._policy_applied or self.breakers.is_down:
+            return  # while breakerd is down the call goes by on_unreachable; no wait on CONFIG
         with self._lock:
             if self._policy_applied:
                 return

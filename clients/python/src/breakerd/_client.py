@@ -229,6 +229,7 @@ class Breakers:
         self._max_backoff = max_reconnect_backoff
         self._was_down = False
         self._local: dict[str, LocalBreaker] = {}
+        self._local_policies: dict[str, LocalPolicy] = {}
 
         self._cache: dict[str, _CachedDeny] = {}
         self._event_seq = 0  # bumped by every event and every loss of the subscription
@@ -289,6 +290,12 @@ class Breakers:
     def remove_listener(self, listener: Callable[[BreakerEvent], Any]) -> None:
         with self._lock:
             self._listeners = [(fn, loop) for fn, loop in self._listeners if fn is not listener]
+
+    def set_local_policy(self, name: str, policy: LocalPolicy) -> None:
+        """The local breaker's policy for one name, instead of `local_policy`."""
+        with self._lock:
+            self._local_policies[name] = policy
+            self._local.pop(name, None)
 
     @property
     def events_live(self) -> bool:
@@ -491,7 +498,8 @@ class Breakers:
             )
         local = self._local.get(name)
         if local is None:
-            local = self._local[name] = LocalBreaker(self.local_policy, self._clock)
+            policy = self._local_policies.get(name, self.local_policy)
+            local = self._local[name] = LocalBreaker(policy, self._clock)
         return local.acquire(name)
 
     def _async_client(self) -> redis.asyncio.Redis:

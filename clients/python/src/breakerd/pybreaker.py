@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ._client import FAILURE, IGNORE, SUCCESS, BreakerEvent, Breakers
 from ._errors import BreakerdError, CircuitBreakerError
+from ._local import LocalPolicy
 
 __all__ = (
     "CircuitBreaker",
@@ -149,6 +150,14 @@ class CircuitBreaker:
         self._throw_new_error_on_trip = throw_new_error_on_trip
         for listener in listeners or []:
             self.add_listener(listener)
+        self._local_policy_on: Breakers | None = None
+
+    def _set_local_policy(self) -> None:
+        # While breakerd cannot be reached (on_unreachable="local"), pybreaker's own rule applies.
+        breakers = self.breakers
+        if self._local_policy_on is not breakers:
+            breakers.set_local_policy(self._name, LocalPolicy(self._fail_max, float(self._reset_timeout)))
+            self._local_policy_on = breakers
 
     # -- configuration ----------------------------------------------------------------------------
 
@@ -193,9 +202,11 @@ class CircuitBreaker:
                 values["fail_max"], values["reset_timeout"], values["success_threshold"])
             self._policy = policy
             self._policy_applied = False
+            self._local_policy_on = None
 
     def _apply_policy(self) -> None:
         # Tried at each call until it has worked once: breakerd may be down at start.
+        self._set_local_policy()
         if self._policy_applied or self.breakers.is_down:
             return  # while breakerd is down the call goes by on_unreachable; no wait on CONFIG
         with self._lock:
@@ -337,7 +348,8 @@ class CircuitBreaker:
         """Await `func(*args, **kwargs)` through the breaker (asyncio, not pybreaker's Tornado)."""
         import asyncio
 
-        if not self._policy_applied:
+        self._set_local_policy()
+        if not self._policy_applied and not self.breakers.is_down:
             await asyncio.to_thread(self._apply_policy)
         decision = await self.breakers.acquire_async(self._name)
         if not decision.permitted:

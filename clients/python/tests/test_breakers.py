@@ -536,3 +536,58 @@ def test_a_forked_child_forgets_the_parents_knowledge_and_reports_on_its_own(adm
     answer = os.read(read, 1000).decode()
     os.waitpid(pid, 0)
     assert answer == f"breakerd True 1 {socket.gethostname()}-{pid}"
+
+
+class _Silent:
+    """Accepts connections and never answers: a breakerd that hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_a_hanging_breakerd_times_out_without_blocking_the_event_loop(name):
+    silent = _Silent()
+
+    async def main():
+        breakers = AsyncBreakers(silent.address, on_unreachable="deny", timeout=0.3, cache_open_state=False,
+                                 reconnect_backoff=600)
+        waiting = False
+        ran_while_waiting = asyncio.Event()
+
+        async def ticker():
+            while True:
+                if waiting:
+                    ran_while_waiting.set()
+                await asyncio.sleep(0.001)
+
+        tick = asyncio.ensure_future(ticker())
+        waiting = True
+        decision = await breakers.acquire_async(name)
+        waiting = False
+        tick.cancel()
+        assert ran_while_waiting.is_set(), "the event loop was blocked while ACQUIRE waited"
+        assert (decision.permitted, decision.source) == (False, "unreachable")
+        assert breakers.is_down  # the next calls do not wait again until the backoff passes
+        await breakers.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        silent.close()

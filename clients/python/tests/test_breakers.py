@@ -280,6 +280,23 @@ def test_known_open_denies_locally_until_an_event_says_otherwise(admin, name, ad
     other.close()
 
 
+def test_losing_the_event_subscription_forgets_what_was_known(admin, name, address):
+    proxy = _Switch()
+    proxy.forward_to(address)
+    breakers = Breakers(proxy.address)
+    events = []
+    breakers.add_listener(events.append)
+    assert breakers.wait_events_live(15)
+    trip(admin, name)
+    wait_for(lambda: any(e.breaker == name and e.to_state == "open" for e in events), "the trip's event")
+    breakers.acquire(name)
+    assert breakers.acquire(name).source == "cache"
+    proxy.drop()  # an event (a RESET) might be lost with the subscription: the cache must go
+    wait_for(lambda: breakers.acquire(name).source == "breakerd", "the cache to be forgotten")
+    breakers.close()
+    proxy.close()
+
+
 def test_cache_off_asks_breakerd_every_time(admin, name, address):
     breakers = Breakers(address, cache_open_state=False)
     trip(admin, name)
@@ -467,6 +484,7 @@ class _Switch:
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.target = None
         self.closed = False
+        self.open_conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def forward_to(self, address):
@@ -483,12 +501,23 @@ class _Switch:
                 conn.close()
                 continue
             upstream = socket.create_connection(self.target)
+            self.open_conns += [conn, upstream]
             for a, b in ((conn, upstream), (upstream, conn)):
                 threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+    def drop(self):
+        """Cut every connection made so far, as a breakerd restart or a network blip would."""
+        conns, self.open_conns = self.open_conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self):
         self.closed = True
         self.sock.close()
+        self.drop()
 
 
 def _pipe(src, dst):

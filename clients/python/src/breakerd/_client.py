@@ -386,6 +386,9 @@ class Breakers:
         if decision.source != "breakerd" or decision.permit is None:
             return  # "allow" while unreachable: nobody to report to
         self._check_fork()
+        if self._closed.is_set():
+            self._stats.add("reports_dropped")
+            return
         args = ["REPORT", decision.breaker, decision.permit, outcome]
         if latency is not None:
             args += ["LATENCY", str(max(0, round(latency * 1000)))]

@@ -27,8 +27,7 @@ log = logging.getLogger("breakerd")
 SUCCESS, FAILURE, IGNORE = "SUCCESS", "FAILURE", "IGNORE"
 _UNREACHABLE_POLICIES = ("local", "allow", "deny")
 _EVENTS_CHANNEL = "breakers"
-# Reasons a DENY may carry as its fourth word (the fleet-features issue); today's breakerd sends
-# none and the reason is derived from the state (see Decision.reason).
+# on_unreachable="deny" denies for as long as breakerd's own --degraded deny does.
 _DENY_RETRY_AFTER_UNREACHABLE = 1.0
 
 

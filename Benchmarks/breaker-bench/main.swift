@@ -119,6 +119,8 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
     var cycles = 0
     var denies = 0
     var errors = 0
+    /// Answers marked `degraded` (decided or acknowledged without Redis), warm-up included.
+    var degraded = 0
     var callers: [Caller]
     /// So the generator spends its CPU on the wire, not on building frames.
     let acquireFrames: [ByteBuffer]
@@ -215,6 +217,7 @@ final class CycleHandler: ChannelInboundHandler, @unchecked Sendable {
             finishCycle(i, context: context)
             return
         }
+        if line.hasSuffix(" degraded") { degraded += 1 }
         if !callers[i].reporting && callers[i].start >= measureFrom {
             _ = acquireHistogram.record(UInt64(max(0, (NIODeadline.now() - callers[i].start).nanoseconds / 1000)))
         }
@@ -342,19 +345,20 @@ try EventLoopFuture.andAllComplete(futures, on: group.next()).wait()
 let elapsed = Double((NIODeadline.now() - measureFrom).nanoseconds) / 1e9
 
 // Merge on the loop thread that owns the handlers.
-let (histogram, acquires, cycles, denies, errors) = try group.next().submit {
-    () -> (Histogram<UInt64>, Histogram<UInt64>, Int, Int, Int) in
+let (histogram, acquires, cycles, denies, errors, degraded) = try group.next().submit {
+    () -> (Histogram<UInt64>, Histogram<UInt64>, Int, Int, Int, Int) in
     var h = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var a = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-    var c = 0, d = 0, e = 0
+    var c = 0, d = 0, e = 0, g = 0
     for handler in handlers {
+        g += handler.degraded
         h.add(handler.histogram)
         a.add(handler.acquireHistogram)
         c += handler.cycles
         d += handler.denies
         e += handler.errors
     }
-    return (h, a, c, d, e)
+    return (h, a, c, d, e, g)
 }.wait()
 
 var line = String(
@@ -365,6 +369,7 @@ var line = String(
 line += String(
     format: ", acquire p50 %.2f ms p99 %.2f ms", Double(acquires.valueAtPercentile(50)) / 1000,
     Double(acquires.valueAtPercentile(99)) / 1000)
+line += ", degraded \(degraded)"
 if options.idle > 0 { line += ", idle conns \(options.idle)" }
 if let s = sampler { line += ", max live trials \(s.maxTrials)/\(s.permits) in \(s.samples) samples" }
 if let pid = options.pid { line += ", breakerd \(peakRSS(pid))" }

@@ -95,8 +95,13 @@ final class BatchedBreakers: Sendable {
     /// Whether the event subscription is live. Without it an operator's reset could go unseen, so
     /// nothing is answered locally.
     private let eventsLive = Atomic<Bool>(false)
+    private let folds = Atomic<Int>(0)
+    /// How long a fold is retried (same id) after a timeout or a lost connection before its
+    /// outcomes are counted as lost. Redis remembers a fold's id for 60 s, far longer.
+    let foldRetryBudgetMs: Int
 
-    init(flushMs: Int, capacity: Int = 100_000, maxOutstanding: Int = 100_000) {
+    init(flushMs: Int, capacity: Int = 100_000, maxOutstanding: Int = 100_000, foldRetryBudgetMs: Int = 2000) {
+        self.foldRetryBudgetMs = max(0, foldRetryBudgetMs)
         self.flushMs = max(1, flushMs)
         // Events keep knowledge current (every transition and operator action forgets it), and
         // each flush of a breaker in use reads its state again; this bound only covers an event
@@ -109,6 +114,15 @@ final class BatchedBreakers: Sendable {
     }
 
     static func isBatchedPermit(_ permit: String) -> Bool { permit.hasPrefix(permitPrefix) }
+
+    /// A fold id no other fold of this process (or another's: the token) has: a retried fold
+    /// carries the same one, so Redis applies it once.
+    func nextFoldID() -> String {
+        "\(token).\(BatchedBreakers.startID).\(folds.add(1, ordering: .relaxed).newValue)"
+    }
+
+    /// This process's start, so a restarted breakerd that drew the same token still makes new ids.
+    private static let startID = String(Int(Date().timeIntervalSince1970 * 1000), radix: 36)
 
     /// Records whether events are arriving; when they stop, everything known is forgotten, since
     /// the events that would have contradicted it may be lost.

@@ -82,24 +82,61 @@ extension CommandDispatcher {
         let folds = item.counts.isEmpty
             ? [(generation: item.generation ?? 0, counts: BatchedBreakers.Counts())] : item.counts
         var last: FoldResult?
-        for f in folds {
+        for (i, f) in folds.enumerated() {
             do {
-                let result = try await timed("fold") { () async throws(StoreError) in
-                    try await store.fold(
-                        name, generation: f.generation, calls: f.counts.calls, failures: f.counts.failures,
-                        slow: f.counts.slow)
-                }
-                storeAnswered()
-                logEvents(result.events)
-                last = result
+                last = try await foldOnce(name, generation: f.generation, counts: f.counts, batched: batched)
             } catch {
-                // The outcomes are dropped, as strict mode drops a REPORT Redis cannot take; what
-                // was known is forgotten, so the next ACQUIRE asks Redis (or degrades).
-                if error.code == .unavailable { storeUnavailable(error) }
+                // Every outcome not folded is lost: counted, logged, never silent. What was known
+                // is forgotten, so the next ACQUIRE asks Redis (or degrades).
+                let lost = folds[i...].reduce(into: BatchedBreakers.Counts()) { sum, f in
+                    sum.calls += f.counts.calls
+                    sum.failures += f.counts.failures
+                    sum.slow += f.counts.slow
+                }
+                if lost.calls > 0 {
+                    stats.foldsLost.add(folds.count - i, ordering: .relaxed)
+                    stats.outcomesLost.add(lost.calls, ordering: .relaxed)
+                    observer.outcomesLost(breaker: item.name, count: lost.calls)
+                    logger.warning(
+                        "outcomes lost: a fold could not reach Redis within its retry budget",
+                        metadata: [
+                            "breaker": "\(item.name)", "calls": "\(lost.calls)", "failures": "\(lost.failures)",
+                            "slow": "\(lost.slow)", "error": "\(error.message)",
+                        ])
+                }
                 batched.forget(item.name)
                 return
             }
         }
         if let last { batched.learn(item.name, result: last, epoch: item.epoch, startedAt: started) }
+    }
+
+    /// One fold, delivered exactly once: a fold that timed out or lost its connection may or may
+    /// not have been applied, so it is sent again with the same id, which the library remembers
+    /// and applies only once, until it is answered or its budget (`foldRetryBudgetMs`) runs out.
+    private func foldOnce(
+        _ name: BreakerName, generation: Int, counts: BatchedBreakers.Counts, batched: BatchedBreakers
+    ) async throws(StoreError) -> FoldResult {
+        let id = counts.calls > 0 ? batched.nextFoldID() : nil
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(batched.foldRetryBudgetMs)
+        var backoff = Duration.milliseconds(5)
+        while true {
+            do {
+                let result = try await timed("fold") { () async throws(StoreError) in
+                    try await store.fold(
+                        name, generation: generation, calls: counts.calls, failures: counts.failures,
+                        slow: counts.slow, id: id)
+                }
+                storeAnswered()
+                logEvents(result.events)
+                return result
+            } catch where error.code == .unavailable {
+                storeUnavailable(error)
+                guard clock.now + backoff < deadline else { throw error }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .milliseconds(200))
+            }
+        }
     }
 }

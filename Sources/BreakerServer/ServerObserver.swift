@@ -26,6 +26,8 @@ public protocol BreakerServerObserver: Sendable {
     func defaultPolicyChanged(_ line: String)
     /// An AUTH (or HELLO ... AUTH) was refused.
     func authFailed()
+    /// Batched mode could not fold `count` acknowledged outcomes into Redis: they are lost.
+    func outcomesLost(breaker: String, count: Int)
 }
 
 extension BreakerServerObserver {
@@ -36,6 +38,7 @@ extension BreakerServerObserver {
     public func storeCall(_ operation: String, duration: Duration, succeeded: Bool) {}
     public func defaultPolicyChanged(_ line: String) {}
     public func authFailed() {}
+    public func outcomesLost(breaker: String, count: Int) {}
 }
 
 /// The observer of a server nobody watches.

@@ -1,6 +1,7 @@
 import BreakerCore
 import BreakerServer
 import BreakerServerTestSupport
+import Hiredis
 import Foundation
 import RESP
 import RedisTestSupport
@@ -171,5 +172,81 @@ final class StoreCalls: BreakerServerObserver {
     var acquires: Int { counts.withLock { $0["acquire"] ?? 0 } }
     func storeCall(_ operation: String, duration: Duration, succeeded: Bool) {
         counts.withLock { $0[operation, default: 0] += 1 }
+    }
+
+    /// Folds held up by a paused Redis (which runs them when it resumes, after their deadline has
+    /// passed) are retried with their id: every acknowledged outcome counts exactly once. Folds
+    /// that cannot reach Redis at all within their budget are counted and logged as lost.
+    @Test func foldsAreAppliedExactlyOnceAndLossesAreCounted() async throws {
+        let redis = try await RedisServer.launch()
+        defer { stopOffPool(redis) }
+        let logs = LogCapture()
+        var policy = TestServer.policy(openMs: 60_000)
+        try policy.set("failure_rate", to: "1")
+        try policy.set("min_calls", to: "1000000")
+        let t = try await TestServer.start(endpoint: redis.endpoint, policy: policy, deadlineMs: 50, logs: logs) {
+            $0.consistency = .batched(flushMs: 500)
+        }
+        defer { Task { await t.stop() } }
+        let c = try await t.connect()
+        let admin = RedisClient(configuration: .init(endpoint: redis.endpoint))
+        defer { admin.shutdown() }
+
+        var expected = 0
+        var retried = false
+        // A flush can, rarely, slip in between the reports and the pause; then try again.
+        for round in 0..<3 where !retried {
+            let breaker = "once-\(round)"
+            _ = try await Self.acquireUntil(c, breaker) { Self.permit($0).hasPrefix("B") }
+            let before = try #require(try await Self.calls(c, breaker))
+            expected = 0
+            for _ in 0..<200 {
+                let reply = try #require(try await c.command("ACQUIRE", breaker).text)
+                guard reply.hasPrefix("PERMIT B") else { continue }
+                #expect(try await c.command("REPORT", breaker, Self.permit(reply), "FAILURE") == .simpleString("OK closed"))
+                expected += 1
+            }
+            let timeoutsBefore = try await Self.info(c, "store_timeouts")
+            // The next flush comes due inside the pause, times out, and is sent again.
+            _ = try await admin.send(["CLIENT", "PAUSE", "1200", "ALL"])
+            var calls = before
+            for _ in 0..<400 where calls < before + expected {
+                try await Task.sleep(for: .milliseconds(20))
+                calls = try await Self.calls(c, breaker) ?? calls
+            }
+            #expect(calls == before + expected, "round \(round): \(calls - before) of \(expected) outcomes counted")
+            retried = try await Self.info(c, "store_timeouts") > timeoutsBefore
+        }
+        #expect(retried, "no fold was ever held up by the pause")
+        // Nothing more arrives later: a second application of a retried fold would show here.
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(try await Self.info(c, "outcomes_lost") == 0)
+
+        // Redis gone for good: the outcomes waiting for a fold are lost, and say so.
+        _ = try await Self.acquireUntil(c, "lost") { Self.permit($0).hasPrefix("B") }
+        for _ in 0..<10 {
+            let reply = try #require(try await c.command("ACQUIRE", "lost").text)
+            if reply.hasPrefix("PERMIT B") { _ = try await c.command("REPORT", "lost", Self.permit(reply), "SUCCESS") }
+        }
+        try await offPool { redis.kill() }
+        var lost = 0
+        for _ in 0..<500 where lost == 0 {
+            try await Task.sleep(for: .milliseconds(20))
+            lost = try await Self.info(c, "outcomes_lost")
+        }
+        #expect(lost > 0)
+        #expect(logs.contains("outcomes lost", "breaker=lost"), "\(logs.all)")
+    }
+
+    /// The breaker's window count from STATE; nil while the store cannot answer.
+    static func calls(_ c: TestClient, _ breaker: String) async throws -> Int? {
+        let state = try await c.command("STATE", breaker).text ?? ""
+        return state.split(separator: " ").first { $0.hasPrefix("calls=") }.flatMap { Int($0.dropFirst(6)) }
+    }
+
+    static func info(_ c: TestClient, _ field: String) async throws -> Int {
+        let info = try #require(try await c.command("INFO").text)
+        let line = try #require(info.split(separator: "\r\n").first { $0.hasPrefix("\(field):") })
+        return try #require(Int(line.dropFirst(field.count + 1)))
     }
 }

@@ -1,13 +1,14 @@
 import BreakerCore
 import Hiredis
 
-/// Reads one library function's reply: an array whose first `fields` elements are named fields,
-/// each checked for its type, then the event lines of the call. A reply of any other shape is an
-/// error that names the function, never a field read as a silent default.
+/// Reads one library function's reply: one text of fields separated by line feeds (see REPLIES in
+/// breakerd.lua), whose first `fields` are named fields, each checked for its type, then the event
+/// lines of the call. A reply of any other shape is an error that names the function, never a
+/// field read as a silent default.
 struct ReplyReader {
     let function: FunctionLibrary.Function
     let reply: RedisReply
-    let elements: [RedisReply]
+    let elements: [Substring]
     let fields: Int
 
     init(_ reply: RedisReply, _ function: FunctionLibrary.Function, fields: Int) throws(StoreError) {
@@ -15,61 +16,62 @@ struct ReplyReader {
         self.reply = reply
         self.fields = fields
         if let e = reply.errorMessage { throw StoreError(.redis, "Redis refused \(function.name): \(e)") }
-        guard let e = reply.elements, e.count >= fields else {
-            throw Self.shape(function, reply, "an array of at least \(fields) elements")
-        }
+        guard case .string(let bytes) = reply else { throw Self.shape(function, reply, "one text") }
+        let e = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard e.count >= fields else { throw Self.shape(function, reply, "at least \(fields) fields") }
         elements = e
     }
 
-    /// Field `i` (0-based) as text: a bulk or status string.
-    func text(_ i: Int, _ field: String) throws(StoreError) -> String {
-        switch elements[i] {
-        case .string(let bytes): return String(decoding: bytes, as: UTF8.self)
-        case .status(let s): return s
-        default: throw Self.shape(function, reply, "\(field) (element \(i + 1)) as text")
-        }
-    }
+    /// Field `i` (0-based) as text.
+    func text(_ i: Int, _ field: String) -> String { String(elements[i]) }
 
-    /// Field `i` as an integer (Lua numbers reach Redis's reply as integers).
+    /// Field `i` as a whole number.
     func int(_ i: Int, _ field: String) throws(StoreError) -> Int {
-        guard case .integer(let n) = elements[i] else {
-            throw Self.shape(function, reply, "\(field) (element \(i + 1)) as an integer")
+        guard let n = Int(elements[i]) else {
+            throw Self.shape(function, reply, "\(field) (field \(i + 1)) as a whole number, not '\(elements[i])'")
         }
-        return Int(n)
+        return n
     }
 
     /// Field `i` as one of an enumeration's raw values.
     func value<T: RawRepresentable>(_ i: Int, _ field: String, _: T.Type) throws(StoreError) -> T where T.RawValue == String {
-        let s = try text(i, field)
-        guard let v = T(rawValue: s) else { throw Self.shape(function, reply, "\(field) (element \(i + 1)), not '\(s)'") }
+        guard let v = T(rawValue: String(elements[i])) else {
+            throw Self.shape(function, reply, "\(field) (field \(i + 1)), not '\(elements[i])'")
+        }
         return v
     }
 
-    /// The elements after the fields: the event lines this call made.
-    func events() throws(StoreError) -> [String] {
-        var lines: [String] = []
-        for i in fields..<elements.count { lines.append(try text(i, "event line")) }
-        return lines
-    }
+    /// The fields after the named ones: the event lines this call made.
+    func events() -> [String] { elements.dropFirst(fields).map(String.init) }
 
     static func shape(_ function: FunctionLibrary.Function, _ reply: RedisReply, _ wanted: String) -> StoreError {
-        StoreError(.redis, "\(function.name) replied with an unexpected shape (wanted \(wanted)): \(reply)")
+        let shown: String
+        if case .string(let bytes) = reply {
+            shown = "'" + String(decoding: bytes.prefix(512), as: UTF8.self).replacingNewlines() + "'"
+        } else {
+            shown = "\(reply)"
+        }
+        return StoreError(.redis, "\(function.name) replied with an unexpected shape (wanted \(wanted)): \(shown)")
     }
+}
+
+extension String {
+    fileprivate func replacingNewlines() -> String { String(map { $0 == "\n" ? "|" : $0 }) }
 }
 
 extension AcquireResult {
     /// { 'PERMIT', state, permit, 0, gen, event... } or { 'DENY', state, '', retry_after_ms, gen, event... }
     init(reply: RedisReply) throws(StoreError) {
         let r = try ReplyReader(reply, .acquire, fields: 5)
-        let kind = try r.text(0, "decision")
+        let kind = r.text(0, "decision")
         let state = try r.value(1, "state", BreakerState.self)
         switch kind {
-        case "PERMIT": decision = .permit(permit: try r.text(2, "permit"), state: state)
+        case "PERMIT": decision = .permit(permit: r.text(2, "permit"), state: state)
         case "DENY": decision = .deny(state: state, retryAfterMs: try r.int(3, "retry_after_ms"))
         default: throw ReplyReader.shape(.acquire, reply, "PERMIT or DENY first, not '\(kind)'")
         }
         generation = try r.int(4, "gen")
-        events = try r.events()
+        events = r.events()
     }
 }
 
@@ -77,11 +79,11 @@ extension ReportResult {
     /// { 'OK', state, effect, gen, event... }
     init(reply: RedisReply) throws(StoreError) {
         let r = try ReplyReader(reply, .report, fields: 4)
-        guard try r.text(0, "status") == "OK" else { throw ReplyReader.shape(.report, reply, "OK first") }
+        guard r.text(0, "status") == "OK" else { throw ReplyReader.shape(.report, reply, "OK first") }
         state = try r.value(1, "state", BreakerState.self)
         effect = try r.value(2, "effect", ReportEffect.self)
         generation = try r.int(3, "gen")
-        events = try r.events()
+        events = r.events()
     }
 }
 
@@ -89,7 +91,7 @@ extension FoldResult {
     /// { 'OK', state, effect, gen, retry_after_ms, mode, slow_call_ms, permit_ttl_ms, duplicate, event... }
     init(reply: RedisReply) throws(StoreError) {
         let r = try ReplyReader(reply, .fold, fields: 9)
-        guard try r.text(0, "status") == "OK" else { throw ReplyReader.shape(.fold, reply, "OK first") }
+        guard r.text(0, "status") == "OK" else { throw ReplyReader.shape(.fold, reply, "OK first") }
         state = try r.value(1, "state", BreakerState.self)
         effect = try r.value(2, "effect", ReportEffect.self)
         generation = try r.int(3, "gen")
@@ -102,7 +104,7 @@ extension FoldResult {
         case 1: duplicate = true
         default: throw ReplyReader.shape(.fold, reply, "duplicate (element 9) as 0 or 1")
         }
-        events = try r.events()
+        events = r.events()
     }
 }
 
@@ -110,39 +112,32 @@ extension ControlResult {
     /// { 'OK', state, mode, gen, event... }
     init(reply: RedisReply) throws(StoreError) {
         let r = try ReplyReader(reply, .control, fields: 4)
-        guard try r.text(0, "status") == "OK" else { throw ReplyReader.shape(.control, reply, "OK first") }
+        guard r.text(0, "status") == "OK" else { throw ReplyReader.shape(.control, reply, "OK first") }
         state = try r.value(1, "state", BreakerState.self)
         mode = try r.value(2, "mode", BreakerMode.self)
         generation = try r.int(3, "gen")
-        events = try r.events()
+        events = r.events()
     }
 }
 
 extension BreakerSnapshot {
-    /// A flat array of field, value pairs, every field of breakerd_v2_state present.
+    /// Field names and values alternately, every field of breakerd_v2_state present.
     init(name: String, reply: RedisReply) throws(StoreError) {
         let function = FunctionLibrary.Function.state
-        if let e = reply.errorMessage { throw StoreError(.redis, "Redis refused \(function.name): \(e)") }
-        guard let e = reply.elements, e.count % 2 == 0 else {
-            throw ReplyReader.shape(function, reply, "an array of field, value pairs")
-        }
-        var fields: [String: String] = [:]
-        for i in stride(from: 0, to: e.count, by: 2) {
-            guard case .string(let k) = e[i], case .string(let v) = e[i + 1] else {
-                throw ReplyReader.shape(function, reply, "text fields and values")
-            }
-            fields[String(decoding: k, as: UTF8.self)] = String(decoding: v, as: UTF8.self)
-        }
-        func text(_ k: String) throws(StoreError) -> String {
+        let r = try ReplyReader(reply, function, fields: 0)
+        guard r.elements.count % 2 == 0 else { throw ReplyReader.shape(function, reply, "field, value pairs") }
+        var fields: [Substring: Substring] = [:]
+        for i in stride(from: 0, to: r.elements.count, by: 2) { fields[r.elements[i]] = r.elements[i + 1] }
+        func text(_ k: Substring) throws(StoreError) -> String {
             guard let v = fields[k] else { throw ReplyReader.shape(function, reply, "a field \(k)") }
-            return v
+            return String(v)
         }
-        func int(_ k: String) throws(StoreError) -> Int {
+        func int(_ k: Substring) throws(StoreError) -> Int {
             let v = try text(k)
-            guard let n = Int(v) else { throw ReplyReader.shape(function, reply, "\(k) as an integer, not '\(v)'") }
+            guard let n = Int(v) else { throw ReplyReader.shape(function, reply, "\(k) as a whole number, not '\(v)'") }
             return n
         }
-        func value<T: RawRepresentable>(_ k: String, _: T.Type) throws(StoreError) -> T where T.RawValue == String {
+        func value<T: RawRepresentable>(_ k: Substring, _: T.Type) throws(StoreError) -> T where T.RawValue == String {
             let v = try text(k)
             guard let t = T(rawValue: v) else { throw ReplyReader.shape(function, reply, "a known \(k), not '\(v)'") }
             return t

@@ -50,8 +50,10 @@ import Testing
         return reply.text.map { [$0] } ?? []
     }
 
+    /// A function's reply, one text, as its fields (one per line).
     static func strings(_ reply: RedisReply) -> [String] {
-        reply.elements?.map { $0.text ?? "?" } ?? ["not an array: \(reply)"]
+        guard case .string(let bytes) = reply else { return ["not one text: \(reply)"] }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 
     // MARK: The functions, called directly
@@ -312,11 +314,11 @@ import Testing
         try await store.loadLibrary()
         let impostor = """
             #!lua name=breakerd_v2
-            redis.register_function('breakerd_v2_acquire', function() return { 'PERMIT', 'closed', '0.1.1', 0 } end)
-            redis.register_function('breakerd_v2_report', function() return { 'OK', 'closed', 'counted', 'zero' } end)
-            redis.register_function('breakerd_v2_fold', function() return { 'OK', 'closed', 'counted', 0, 0, 'auto', 0, 5000 } end)
-            redis.register_function{ function_name = 'breakerd_v2_state', callback = function() return { 'exists', '1' } end, flags = { 'no-writes' } }
-            redis.register_function('breakerd_v2_control', function() return { 'OK', 'sideways', 'auto', 0 } end)
+            redis.register_function('breakerd_v2_acquire', function() return 'PERMIT\\nclosed\\n0.1.1\\n0' end)
+            redis.register_function('breakerd_v2_report', function() return 'OK\\nclosed\\ncounted\\nzero' end)
+            redis.register_function('breakerd_v2_fold', function() return { 'OK', 'closed', 'counted', 0, 0, 'auto', 0, 5000, 0 } end)
+            redis.register_function{ function_name = 'breakerd_v2_state', callback = function() return 'exists\\n1' end, flags = { 'no-writes' } }
+            redis.register_function('breakerd_v2_control', function() return 'OK\\nsideways\\nauto\\n0' end)
             """
         #expect(try await client.send(["FUNCTION", "LOAD", "REPLACE", impostor]).text == "breakerd_v2")
         let name = try BreakerName("payments")
@@ -330,15 +332,16 @@ import Testing
                 #expect(message.contains("breakerd_v2_\(function) replied with an unexpected shape") && message.contains(wanting), "\(message)")
             }
         }
-        await refused("acquire", wanting: "at least 5 elements") { _ = try await store.acquire(name, now: t0) }
-        await refused("report", wanting: "gen (element 4) as an integer") {
+        await refused("acquire", wanting: "at least 5 fields") { _ = try await store.acquire(name, now: t0) }
+        await refused("report", wanting: "gen (field 4) as a whole number, not 'zero'") {
             _ = try await store.report(name, permit: "0.1.1", outcome: .success, now: t0)
         }
-        await refused("fold", wanting: "at least 9 elements") {
+        // The shape of the earlier scripts' replies: an array.
+        await refused("fold", wanting: "one text") {
             _ = try await store.fold(name, generation: 0, calls: 1, failures: 0, slow: 0, now: t0)
         }
         await refused("state", wanting: "a field state") { _ = try await store.state(name, now: t0) }
-        await refused("control", wanting: "state (element 2), not 'sideways'") {
+        await refused("control", wanting: "state (field 2), not 'sideways'") {
             _ = try await store.reset(name, actor: "ops", now: t0)
         }
     }

@@ -32,6 +32,11 @@ ARGV (every function)
 A permit is '<gen>.<seq>.<ms>': the generation it was issued in, its sequence number and when it
 was issued (Redis's clock).
 
+REPLIES: every function answers one text, its fields separated by a line feed ('\n'); no field
+holds one (names, actors, reasons and event lines are kept free of them). Numbers are written
+as whole decimal numbers. A text costs Redis far less to hand back than an array: Redis looks
+up six marker fields of every table a function returns, and converts each element.
+
 THE STATE RECORD (KEYS[1]), layout 2: one binary string of little-endian doubles (struct '<d').
 This table is the only description of it; the constants below name its offsets.
 
@@ -85,6 +90,7 @@ local AT_ON = '8'          -- on .. bw
 local AT_POLICY = '144'    -- the policy block (values, then text)
 local HEAD_LAST = '327'    -- the last byte of header and policy block
 local AT_RING = '328'
+local HEAD_FIRST_LAST = '143'  -- the last byte of the header alone
 local HEAD_BYTES = 328     -- header and policy block
 local POLICY_TEXT = 201    -- 1-based position of the policy text in the record
 local HEADER = '<dddddddddddddddddd'   -- the 18 header fields, seq .. ex
@@ -125,18 +131,19 @@ local function read_hash_layout(keys)
 end
 
 -- The breaker as its record holds it, for one call: S. S.k and S.a are the call's KEYS and ARGV,
--- S.now the time; S.raw the record's first 328 bytes; S.changed whether anything changed, S.hot
+-- S.now the time (now, when the caller has it already, else ARGV[1] or Redis's clock); S.raw the record's first 328 bytes; S.changed whether anything changed, S.hot
 -- whether only seq and on ('seq') or only on..bw (true) did; the policy's fields once policy(S)
 -- has run.
 local policy
-local function load(keys, args)
-  local now
-  local t = args[1]
-  if t ~= '' then
-    now = t + 0
-  else
-    t = redis.call('TIME')
-    now = t[1] * 1000 + math.floor(t[2] / 1000)
+local function load(keys, args, now)
+  if not now then
+    local t = args[1]
+    if t ~= '' then
+      now = t + 0
+    else
+      t = redis.call('TIME')
+      now = t[1] * 1000 + math.floor(t[2] / 1000)
+    end
   end
   local raw = redis.pcall('GETRANGE', keys[1], '0', HEAD_LAST)
   local ring
@@ -448,7 +455,8 @@ local function count_outcomes(S, c, f, w)
 end
 
 -- Writes what changed, publishes and records the events, keeps the breaker's keys alive, and
--- returns the reply with this call's events appended (so the caller can log and count them).
+-- returns the reply (its fields, then this call's events, so the caller can log and count them)
+-- as one text, a line feed between fields (see REPLIES at the top).
 -- The idle expiry is refreshed when a sixteenth of it has passed, not on every call: the state
 -- record's and the permit zsets' (and the count of outstanding permits is taken again then).
 -- Between refreshes a zset gets its expiry from the permit that creates it.
@@ -507,19 +515,50 @@ local function finish(S, reply)
       reply[#reply + 1] = events[i]
     end
   end
-  return reply
+  for i = 1, #reply do
+    if type(reply[i]) == 'number' then reply[i] = string.format('%d', reply[i]) end
+  end
+  return table.concat(reply, '\n')
 end
 
 --[[ breakerd_v2_acquire: may this caller call the dependency now?
 KEYS[1..5], ARGV[1..5]: see the top. No arguments of its own.
 Moves an open breaker whose time is up to half-open, fails trials whose lease ran out, hands out at
 most half_open_permits live trial permits across all callers, and honours the operator's mode.
-Returns { 'PERMIT', state, permit, 0, gen, event... }   (permit: '<gen>.<seq>.<issued ms>')
-     or { 'DENY', state, '', retry_after_ms, gen, event... }
+Returns the fields PERMIT, state, permit, 0, gen, event...   (permit: '<gen>.<seq>.<issued ms>')
+     or DENY, state, '' (no permit), retry_after_ms, gen, event...   (one per line, see REPLIES)
 (events: the lines of any transitions this call made, as published) ]]
 local function acquire(keys, args)
-  local S = load(keys, args)
-  local now = S.now
+  -- The common cases, read from the header alone (without the S table, the policy or finish):
+  -- a closed breaker without operator settings whose idle expiry is not due, on any permit but a
+  -- 16th (which prunes), and an open breaker without settings whose time is not up. Each does
+  -- exactly what the general path below would; anything else takes the general path.
+  local now, t = nil, args[1]
+  if t ~= '' then
+    now = t + 0
+  else
+    t = redis.call('TIME')
+    now = t[1] * 1000 + math.floor(t[2] / 1000)
+  end
+  local head = redis.pcall('GETRANGE', keys[1], '0', HEAD_FIRST_LAST)
+  if type(head) == 'string' and #head == 144 then
+    local seq, on, _, _, _, _, _, _, code, gen, _, _, _, open_until, _, _, cf, ex = struct.unpack(HEADER, head)
+    if cf == 0 and now - ex < string.match(args[3], '^%d+') / 16 then
+      local fmt = string.format
+      if code == 0 and (seq + 1) % 16 ~= 0 then
+        local s, g = fmt('%d', seq + 1), fmt('%d', gen)
+        local ms = fmt('%d', now)
+        local added = redis.call('ZADD', keys[2], ms, s)
+        if on <= 0 then redis.call('PEXPIRE', keys[2], string.match(args[3], '^%d+')) end
+        redis.call('SETRANGE', keys[1], AT_SEQ, struct.pack('<dd', seq + 1, on + added))
+        return 'PERMIT\nclosed\n' .. g .. '.' .. s .. '.' .. ms .. '\n0\n' .. g
+      elseif code == 1 and now < open_until then
+        return fmt('DENY\nopen\n\n%d\n%d', math.max(0, open_until - now), gen)
+      end
+    end
+  end
+
+  local S = load(keys, args, now)
   if S.mode ~= 'auto' then expire_mode(S) end
 
   -- Decide: a permit into the outstanding zset ('out'), a trial permit ('trial', with the number
@@ -596,7 +635,7 @@ KEYS[1..5], ARGV[1..5]: see the top.
 A permit from an earlier generation never causes a transition; a permit counts once. In closed
 state the outcome goes into the current bucket and may trip the breaker; in half-open a failed or
 slow trial re-opens it and success_threshold successful trials close it.
-Returns { 'OK', state, effect, gen, event... }
+Returns the fields OK, state, effect, gen, event... (one per line)
   effect: counted | ignored | stale (earlier generation) | expired (already reported, or its
   lease ran out) | not_counted (a forced mode, or a permit metrics_only let through)
 Errors: 'UNKNOWN_PERMIT ...' for a permit this breaker never issued; 'BAD_OUTCOME ...'. ]]
@@ -607,10 +646,67 @@ local function report(keys, args)
   end
   local pg, member, pt = string.match(token, '^(%d+)%.(%d+)%.(%d+)$')
   if not pg then return redis.error_reply('UNKNOWN_PERMIT ' .. token) end
-  local S = load(keys, args)
-  local now = S.now
   local ps
   pg, ps, pt = pg + 0, member + 0, pt + 0
+  local now, t = nil, args[1]
+  if t ~= '' then
+    now = t + 0
+  else
+    t = redis.call('TIME')
+    now = t[1] * 1000 + math.floor(t[2] / 1000)
+  end
+
+  -- The common case, without the S table or finish: a closed breaker without operator settings,
+  -- its idle expiry not due, the policy text the one its record keeps, a permit of the current
+  -- generation reported in the window's current bucket, and an outcome that does not trip it.
+  -- It does exactly what the general path below would (every condition is checked before the
+  -- permit is removed); anything else takes the general path.
+  local raw = redis.pcall('GETRANGE', keys[1], '0', HEAD_LAST)
+  if type(raw) == 'string' and #raw == HEAD_BYTES then
+    local seq, on, calls, fails, slows, bc, bf, bw, code, gen, head, nb, bms, _, _, _, cf, ex = struct.unpack(HEADER, raw)
+    local text = args[2]
+    local n = #text
+    if code == 0 and cf == 0 and pg == gen and ps >= 1 and ps <= seq
+      and now - ex < string.match(args[3], '^%d+') / 16
+      and n < 128 and string.find(raw, text, POLICY_TEXT, true) == POLICY_TEXT and string.byte(raw, POLICY_TEXT + n) == 0 then
+      local window_ms, buckets, failure_rate, min_calls, slow_call_ms, slow_call_rate, permit_ttl_ms =
+        struct.unpack(POLICY, raw, 145)
+      local bucket_ms = math.floor(window_ms / buckets)
+      local acquired = pt
+      if now < pt then acquired = now end
+      local ms
+      if latency_arg ~= '' then ms = latency_arg + 0 else ms = now - acquired end
+      local c, f, w = 1, 0, 0
+      if outcome == 'FAILURE' then f = 1 elseif outcome == 'IGNORE' then c = 0 end
+      if c == 1 and slow_call_ms > 0 and ms >= slow_call_ms then w = 1 end
+      local trips = false
+      if c == 1 and calls + 1 >= min_calls then
+        trips = (fails + f) / (calls + 1) >= failure_rate
+          or (slow_call_ms > 0 and (slows + w) / (calls + 1) >= slow_call_rate)
+      end
+      if not trips and nb == buckets and bms == bucket_ms and math.floor(now / bucket_ms) == head then
+        if string.byte(member) == 48 then member = string.format('%d', ps) end
+        local effect
+        if redis.call('ZREM', keys[2], member) == 1 then
+          if acquired <= now - permit_ttl_ms then
+            effect = 'expired'
+          elseif c == 0 then
+            effect = 'ignored'
+          else
+            effect = 'counted'
+            calls, fails, slows, bc, bf, bw = calls + 1, fails + f, slows + w, bc + 1, bf + f, bw + w
+          end
+          redis.call('SETRANGE', keys[1], AT_ON, struct.pack('<ddddddd', on - 1, calls, fails, slows, bc, bf, bw))
+        else
+          -- Reported already, or its lease ran out and acquire's housekeeping dropped it.
+          effect = 'expired'
+        end
+        return 'OK\nclosed\n' .. effect .. '\n' .. string.format('%d', gen)
+      end
+    end
+  end
+
+  local S = load(keys, args, now)
   if pg > S.gen or ps < 1 or ps > S.seq then
     return redis.error_reply('UNKNOWN_PERMIT ' .. token)
   end
@@ -698,8 +794,8 @@ If the breaker is closed, its mode runs the state machine (auto or metrics_only)
 is the current one, the outcomes go into the current bucket as that many reports would, with one
 trip check after them (count_outcomes); otherwise they count nothing. With no calls it only reads
 (and its id is not remembered).
-Returns { 'OK', state, effect, gen, retry_after_ms, mode, slow_call_ms, permit_ttl_ms, duplicate,
-          event... }
+Returns the fields OK, state, effect, gen, retry_after_ms, mode, slow_call_ms, permit_ttl_ms,
+          duplicate, event... (one per line)
   effect: counted | stale (another generation) | not_counted (not closed, a forced mode, or Redis's
   clock stepped back past the window)
   retry_after_ms: what a denied acquire would say now (0 when an acquire would be permitted under auto)
@@ -771,7 +867,7 @@ FCALL_RO may run it).
 KEYS[1..5], ARGV[1..5]: see the top. No arguments of its own. Writes nothing: a pending move (open
 time up, a lapsed trial lease, an expired mode) shows in the figures and happens at the next
 acquire or report.
-Returns a flat array of field, value pairs (all strings):
+Returns field names and their values, alternately (one per line):
   exists, state, mode, gen, calls, failures, slow, failure_rate, slow_rate, trials, permits,
   retry_after_ms, opens, open_until, mode_by, mode_why, mode_at, mode_until ]]
 local function rate(n, d)
@@ -809,7 +905,7 @@ local function state(keys, args)
     if S.state == 'half_open' and trials < S.half_open_permits then retry = 0 else retry = retry_after(S) end
   end
 
-  return {
+  return table.concat({
     'exists', tostring(exists), 'state', S.state, 'mode', S.mode, 'gen', tostring(S.gen),
     'calls', tostring(calls), 'failures', tostring(fails), 'slow', tostring(slows),
     'failure_rate', rate(fails, calls), 'slow_rate', rate(slows, calls),
@@ -817,7 +913,7 @@ local function state(keys, args)
     'retry_after_ms', tostring(retry), 'opens', tostring(S.opens), 'open_until', tostring(S.open_until),
     'mode_by', S.mode_by or '', 'mode_why', S.mode_why or '', 'mode_at', tostring(S.mode_at or 0),
     'mode_until', tostring(S.mode_until or 0),
-  }
+  }, '\n')
 end
 
 --[[ breakerd_v2_control: an operator's action on one breaker, recorded in its history with who
@@ -830,7 +926,7 @@ KEYS[1..5], ARGV[1..5]: see the top.
   reset:  nothing more. Back to closed and auto, with an empty window and no backoff.
   config: ARGV[9..] key, value pairs of policy overrides ('' removes an override); the store has
           validated them.
-Returns { 'OK', state, mode, gen, event... }
+Returns the fields OK, state, mode, gen, event... (one per line)
 Errors: 'BAD_ACTION ...'. ]]
 local function control(keys, args)
   local action, actor, why = args[6], args[7], args[8]

@@ -530,28 +530,47 @@ Returns the fields PERMIT, state, permit, 0, gen, event...   (permit: '<gen>.<se
 (events: the lines of any transitions this call made, as published) ]]
 local function acquire(keys, args)
   -- The common cases, read from the header alone (without the S table, the policy or finish):
-  -- a closed breaker without operator settings whose idle expiry is not due, on any permit but a
-  -- 16th (which prunes), and an open breaker without settings whose time is not up. Each does
-  -- exactly what the general path below would; anything else takes the general path.
-  local now, t = nil, args[1]
-  if t ~= '' then
-    now = t + 0
+  -- a closed breaker without operator settings whose idle expiry is not due, and an open breaker
+  -- without settings whose time is not up. Each does exactly what the general path below would,
+  -- every condition checked before the first write; anything else takes the general path.
+  -- ms: now as text, as the permit and the outstanding zset's score write it.
+  local fmt = string.format
+  local ms, now = args[1], nil
+  if ms ~= '' then
+    now = ms + 0
+    ms = fmt('%d', now)
   else
-    t = redis.call('TIME')
-    now = t[1] * 1000 + math.floor(t[2] / 1000)
+    local t = redis.call('TIME')
+    ms = fmt('%s%03d', t[1], t[2] / 1000)
+    now = ms + 0
   end
   local head = redis.pcall('GETRANGE', keys[1], '0', HEAD_FIRST_LAST)
   if type(head) == 'string' and #head == 144 then
     local seq, on, _, _, _, _, _, _, code, gen, _, _, _, open_until, _, _, cf, ex = struct.unpack(HEADER, head)
-    if cf == 0 and now - ex < string.match(args[3], '^%d+') / 16 then
-      local fmt = string.format
-      if code == 0 and (seq + 1) % 16 ~= 0 then
-        local s, g = fmt('%d', seq + 1), fmt('%d', gen)
-        local ms = fmt('%d', now)
-        local added = redis.call('ZADD', keys[2], ms, s)
-        if on <= 0 then redis.call('PEXPIRE', keys[2], string.match(args[3], '^%d+')) end
-        redis.call('SETRANGE', keys[1], AT_SEQ, struct.pack('<dd', seq + 1, on + added))
-        return 'PERMIT\nclosed\n' .. g .. '.' .. s .. '.' .. ms .. '\n0\n' .. g
+    local idle = string.match(args[3], '^%d+')
+    if cf == 0 and now - ex < idle / 16 then
+      if code == 0 then
+        -- A 16th permit also forgets the permits whose lease ran out, which needs permit_ttl_ms:
+        -- from the record's policy block while ARGV[2] is the text kept there.
+        local ttl
+        seq = seq + 1
+        if seq % 16 == 0 then
+          local block = redis.call('GETRANGE', keys[1], AT_POLICY, HEAD_LAST)
+          local text = args[2]
+          if #block == 184 and #text < 128 and string.find(block, text, 57, true) == 57 and string.byte(block, 57 + #text) == 0 then
+            local _
+            _, _, _, _, _, _, ttl = struct.unpack(POLICY, block)
+          end
+        end
+        if seq % 16 ~= 0 or ttl then
+          local s, g = fmt('%d', seq), fmt('%d', gen)
+          local added = redis.call('ZADD', keys[2], ms, s)
+          if on <= 0 then redis.call('PEXPIRE', keys[2], idle) end
+          on = on + added
+          if ttl then on = on - redis.call('ZREMRANGEBYSCORE', keys[2], '-inf', fmt('%d', now - ttl)) end
+          redis.call('SETRANGE', keys[1], AT_SEQ, struct.pack('<dd', seq, on))
+          return 'PERMIT\nclosed\n' .. g .. '.' .. s .. '.' .. ms .. '\n0\n' .. g
+        end
       elseif code == 1 and now < open_until then
         return fmt('DENY\nopen\n\n%d\n%d', math.max(0, open_until - now), gen)
       end

@@ -45,7 +45,7 @@ let package = Package(
             name: "BreakerCore",
             swiftSettings: swiftSettings
         ),
-        // The Lua scripts and the Redis-backed store that runs them.
+        // The breaker rules as one Redis Functions library, and the Redis-backed store that calls it.
         .target(
             name: "BreakerStore",
             dependencies: [
@@ -53,12 +53,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [
-                .embedInCode("Lua/common.lua"),
-                .embedInCode("Lua/acquire.lua"),
-                .embedInCode("Lua/report.lua"),
-                .embedInCode("Lua/fold.lua"),
-                .embedInCode("Lua/state.lua"),
-                .embedInCode("Lua/control.lua"),
+                .embedInCode("Lua/breakerd.lua"),
             ],
             swiftSettings: swiftSettings
         ),

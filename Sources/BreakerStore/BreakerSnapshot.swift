@@ -1,6 +1,6 @@
 import BreakerCore
 
-/// A breaker as the state script saw it, on Redis's clock.
+/// A breaker as breakerd_v2_state saw it, on Redis's clock.
 public struct BreakerSnapshot: Sendable, Hashable {
     public var name: String
     /// False for a breaker that has never been used (or expired while idle): it reads as closed.
@@ -11,7 +11,7 @@ public struct BreakerSnapshot: Sendable, Hashable {
     public var calls: Int
     public var failures: Int
     public var slowCalls: Int
-    /// Rates as the script printed them (up to 4 significant digits).
+    /// Rates as the library printed them (up to 4 significant digits).
     public var failureRate: String
     public var slowRate: String
     public var liveTrials: Int
@@ -25,29 +25,6 @@ public struct BreakerSnapshot: Sendable, Hashable {
     public var modeAt: Int
     /// When a forced mode lapses (unix ms), or 0 for never.
     public var modeUntil: Int
-
-    init(name: String, fields: [String: String]) {
-        func int(_ k: String) -> Int { Int(fields[k] ?? "") ?? 0 }
-        self.name = name
-        exists = int("exists") == 1
-        state = BreakerState(rawValue: fields["state"] ?? "") ?? .closed
-        mode = BreakerMode(rawValue: fields["mode"] ?? "") ?? .auto
-        generation = int("gen")
-        calls = int("calls")
-        failures = int("failures")
-        slowCalls = int("slow")
-        failureRate = fields["failure_rate"] ?? "0"
-        slowRate = fields["slow_rate"] ?? "0"
-        liveTrials = int("trials")
-        halfOpenPermits = int("permits")
-        retryAfterMs = int("retry_after_ms")
-        opens = int("opens")
-        openUntil = int("open_until")
-        modeBy = fields["mode_by"] ?? ""
-        modeWhy = fields["mode_why"] ?? ""
-        modeAt = int("mode_at")
-        modeUntil = int("mode_until")
-    }
 }
 
 /// What an acquire decided, with the transitions it made.
@@ -79,6 +56,9 @@ public struct FoldResult: Sendable, Hashable {
     /// The breaker's effective slow_call_ms and permit_ttl_ms, for judging the caller's own permits.
     public var slowCallMs: Int
     public var permitTTLMs: Int
+    /// True when this fold's id was applied already: nothing was applied now, and `effect` is what
+    /// the first one did.
+    public var duplicate: Bool
     /// Event lines of the transitions this fold made (already published and recorded).
     public var events: [String]
 }

@@ -3,14 +3,15 @@ import Hiredis
 import Logging
 import Synchronization
 
-/// Every breaker's state in Redis: each decision is one atomic Lua script on Redis's clock, so any
-/// number of replicas and breakerd processes sharing the Redis agree.
+/// Every breaker's state in Redis: each decision is one atomic call of a function of the breakerd
+/// library (Lua/breakerd.lua, Redis Functions) on Redis's clock, so any number of replicas and
+/// breakerd processes sharing the Redis agree. Needs Redis 7.0 or newer.
 public final class BreakerStore: Sendable {
     public let configuration: StoreConfiguration
     public let client: RedisClient
     private let logger: Logger
-    /// SHA1 of each loaded script, by script name; filled by SCRIPT LOAD.
-    private let shas = Mutex<[String: [UInt8]]>([:])
+    /// Whether this process has loaded the library (FUNCTION LOAD REPLACE) since it started.
+    private let loaded = Mutex(false)
     /// The fleet-wide default policy and its ARGV form, refreshed from Redis.
     private let defaults: Mutex<(policy: BreakerPolicy, argv: [[UInt8]])>
 
@@ -26,17 +27,7 @@ public final class BreakerStore: Sendable {
     /// Asks for a permit to call the dependency behind `name`.
     /// `now` (unix ms) replaces Redis's clock; only tests pass it.
     public func acquire(_ name: BreakerName, now: Int? = nil) async throws(StoreError) -> AcquireResult {
-        let reply = try await run(.acquire, name, now: now, [])
-        guard let e = reply.elements, e.count >= 5, let kind = e[0].text,
-            let state = e[1].text.flatMap(BreakerState.init(rawValue:))
-        else { throw unexpected(reply, "acquire") }
-        let decision: AcquireDecision
-        if kind == "PERMIT", let permit = e[2].text {
-            decision = .permit(permit: permit, state: state)
-        } else {
-            decision = .deny(state: state, retryAfterMs: Int(e[3].int ?? 0))
-        }
-        return AcquireResult(decision: decision, generation: Int(e[4].int ?? 0), events: e.dropFirst(5).compactMap(\.text))
+        try AcquireResult(reply: try await run(.acquire, name, now: now, []))
     }
 
     /// Reports the outcome of a call made under `permit`. Without `latencyMs` the call's duration is
@@ -51,17 +42,10 @@ public final class BreakerStore: Sendable {
             throw StoreError(.invalidArgument, "LATENCY must be a number of milliseconds >= 0")
         }
         let reply = try await run(.report, name, now: now, [permit, outcome.rawValue, latencyMs.map(String.init) ?? ""])
-        if let error = reply.errorMessage {
-            if error.hasPrefix("UNKNOWN_PERMIT") {
-                throw StoreError(.unknownPermit, "unknown permit '\(permit)' for breaker '\(name)'")
-            }
-            throw unexpected(reply, "report")
+        if let error = reply.errorMessage, error.hasPrefix("UNKNOWN_PERMIT") {
+            throw StoreError(.unknownPermit, "unknown permit '\(permit)' for breaker '\(name)'")
         }
-        guard let e = reply.elements, e.count >= 4,
-            let state = e[1].text.flatMap(BreakerState.init(rawValue:)),
-            let effect = e[2].text.flatMap(ReportEffect.init(rawValue:))
-        else { throw unexpected(reply, "report") }
-        return ReportResult(state: state, effect: effect, generation: Int(e[3].int ?? 0), events: e.dropFirst(4).compactMap(\.text))
+        return try ReportResult(reply: reply)
     }
 
     /// Folds outcomes this process gathered under its own permits into the breaker: `calls` calls
@@ -69,23 +53,26 @@ public final class BreakerStore: Sendable {
     /// reports would, with one trip check after them, if the breaker is closed in `generation` and
     /// its mode runs the state machine; otherwise they count nothing (`stale` for another
     /// generation). With no calls it only reads the breaker's state.
+    ///
+    /// `id` makes the fold apply once: the same id again within two minutes (a retry after a lost
+    /// reply) applies nothing and answers with the first one's effect, `duplicate` set. It is an
+    /// opaque text of 1 to 64 bytes, the same for every attempt to send one fold; nil for no
+    /// deduplication.
     public func fold(
-        _ name: BreakerName, generation: Int, calls: Int, failures: Int, slow: Int, now: Int? = nil
+        _ name: BreakerName, generation: Int, calls: Int, failures: Int, slow: Int, id: String? = nil, now: Int? = nil
     ) async throws(StoreError) -> FoldResult {
+        if let id, id.isEmpty || id.utf8.count > 64 {
+            throw StoreError(.invalidArgument, "a fold id must be 1 to 64 bytes (got \(id.utf8.count))")
+        }
         guard generation >= 0, calls >= 0, (0...calls).contains(failures), (0...calls).contains(slow) else {
             throw StoreError(
                 .invalidArgument,
                 "a fold needs a generation >= 0 and counts with 0 <= failures, slow <= calls (got generation \(generation), calls \(calls), failures \(failures), slow \(slow))")
         }
-        let reply = try await run(.fold, name, now: now, [String(generation), String(calls), String(failures), String(slow)])
-        guard let e = reply.elements, e.count >= 8,
-            let state = e[1].text.flatMap(BreakerState.init(rawValue:)),
-            let effect = e[2].text.flatMap(ReportEffect.init(rawValue:)),
-            let mode = e[5].text.flatMap(BreakerMode.init(rawValue:))
-        else { throw unexpected(reply, "fold") }
-        return FoldResult(
-            state: state, effect: effect, generation: Int(e[3].int ?? 0), retryAfterMs: Int(e[4].int ?? 0), mode: mode,
-            slowCallMs: Int(e[6].int ?? 0), permitTTLMs: Int(e[7].int ?? 0), events: e.dropFirst(8).compactMap(\.text))
+        return try FoldResult(
+            reply: try await run(
+                .fold, name, now: now, [String(generation), String(calls), String(failures), String(slow), id ?? ""],
+                foldsKey: true))
     }
 
     /// The breaker's state and window figures, without changing anything.
@@ -94,28 +81,23 @@ public final class BreakerStore: Sendable {
     }
 
     private func snapshot(_ name: BreakerName, _ reply: RedisReply) throws(StoreError) -> BreakerSnapshot {
-        guard let e = reply.elements, e.count % 2 == 0 else { throw unexpected(reply, "state") }
-        var fields: [String: String] = [:]
-        for i in stride(from: 0, to: e.count, by: 2) {
-            fields[e[i].text ?? ""] = e[i + 1].text ?? ""
-        }
-        return BreakerSnapshot(name: name.value, fields: fields)
+        try BreakerSnapshot(name: name.value, reply: reply)
     }
 
-    /// The states of many breakers, in order, read with pipelined state scripts (500 to a round
-    /// trip) rather than one task per breaker.
+    /// The states of many breakers, in order, read with pipelined FCALL_RO of the state function
+    /// (500 to a round trip) rather than one task per breaker.
     public func states(_ names: [BreakerName], now: Int? = nil) async throws(StoreError) -> [BreakerSnapshot] {
         var snapshots: [BreakerSnapshot] = []
         snapshots.reserveCapacity(names.count)
         var start = 0
         while start < names.count {
             let chunk = names[start..<min(start + 500, names.count)]
-            var sha = try await sha(of: .state)
-            var replies = try await send(pipeline: chunk.map { command(sha, name: $0, now: now, []) })
-            if replies.contains(where: { $0.errorMessage?.hasPrefix("NOSCRIPT") == true }) {
-                try await loadScripts()
-                sha = try await self.sha(of: .state)
-                replies = try await send(pipeline: chunk.map { command(sha, name: $0, now: now, []) })
+            try await ensureLoaded()
+            let commands = chunk.map { command(.state, name: $0, now: now, []) }
+            var replies = try await send(pipeline: commands)
+            if replies.contains(where: { $0.errorMessage.map(FunctionLibrary.isMissing) == true }) {
+                try await reloadLibrary()
+                replies = try await send(pipeline: commands)
             }
             for (name, reply) in zip(chunk, replies) {
                 snapshots.append(try snapshot(name, reply))
@@ -240,13 +222,21 @@ public final class BreakerStore: Sendable {
         defaults.withLock { $0 = (policy, argv) }
     }
 
-    /// Loads every script into Redis (SCRIPT LOAD) and remembers their SHA1s.
+    /// Checks that Redis is 7.0 or newer (INFO server), then loads the breakerd library with
+    /// FUNCTION LOAD REPLACE. The store does this before its first call and again whenever Redis
+    /// answers that a function is missing; calling it at start makes an unfit Redis fail there.
     public func loadScripts() async throws(StoreError) {
-        for script in LuaScript.all {
-            let reply = try await send(bytes: [Array("SCRIPT".utf8), Array("LOAD".utf8), script.source])
-            guard case .string(let sha) = reply else { throw unexpected(reply, "SCRIPT LOAD \(script.name)") }
-            shas.withLock { $0[script.name] = sha }
-        }
+        try await loadLibrary()
+    }
+
+    /// What `loadScripts()` does, by the name it has since the scripts became one library.
+    public func loadLibrary() async throws(StoreError) {
+        let info = try await send(["INFO", "server"])
+        guard let text = info.text else { throw unexpected(info, "INFO server") }
+        try FunctionLibrary.checkVersion(info: text)
+        let reply = try await send(bytes: [Array("FUNCTION".utf8), Array("LOAD".utf8), Array("REPLACE".utf8), FunctionLibrary.source])
+        guard reply.text == FunctionLibrary.name else { throw unexpected(reply, "FUNCTION LOAD of \(FunctionLibrary.name)") }
+        loaded.withLock { $0 = true }
     }
 
     // MARK: Internals
@@ -266,49 +256,53 @@ public final class BreakerStore: Sendable {
         // Event lines are space-separated: the actor must be one word; the reason goes last.
         let actorWord = actor.isEmpty ? "unknown" : String(actor.map { $0 == " " || $0 == "\n" || $0 == "\r" ? "_" : $0 })
         let why = String(reason.map { $0 == "\n" || $0 == "\r" ? " " : $0 }.prefix(512))
-        let reply = try await run(.control, name, now: now, [action, actorWord, why] + args)
-        guard let e = reply.elements, e.count >= 4,
-            let state = e[1].text.flatMap(BreakerState.init(rawValue:)),
-            let mode = e[2].text.flatMap(BreakerMode.init(rawValue:))
-        else { throw unexpected(reply, action) }
-        return ControlResult(state: state, mode: mode, generation: Int(e[3].int ?? 0), events: e.dropFirst(4).compactMap(\.text))
+        return try ControlResult(reply: try await run(.control, name, now: now, [action, actorWord, why] + args))
     }
 
-    /// Runs one script with EVALSHA; on NOSCRIPT (Redis restarted or flushed its scripts) loads them
-    /// again and retries once.
-    private func run(_ script: LuaScript, _ name: BreakerName, now: Int?, _ args: [String]) async throws(StoreError) -> RedisReply {
-        var command = command(try await sha(of: script), name: name, now: now, args)
-        var reply = try await send(bytes: command)
-        if let error = reply.errorMessage, error.hasPrefix("NOSCRIPT") {
-            logger.info("Redis lost the breaker scripts; loading them again")
-            try await loadScripts()
-            command[1] = shas.withLock { $0[script.name]! }
-            reply = try await send(bytes: command)
+    /// Calls one function of the library; when Redis answers that it is missing (restarted without
+    /// persistence, FUNCTION FLUSH, a node that never had it) loads the library again and retries once.
+    private func run(
+        _ function: FunctionLibrary.Function, _ name: BreakerName, now: Int?, _ args: [String], foldsKey: Bool = false
+    ) async throws(StoreError) -> RedisReply {
+        try await ensureLoaded()
+        let command = command(function, name: name, now: now, args, foldsKey: foldsKey)
+        let reply = try await send(bytes: command)
+        if let error = reply.errorMessage, FunctionLibrary.isMissing(error) {
+            try await reloadLibrary()
+            return try await send(bytes: command)
         }
         return reply
     }
 
-    /// The SHA1 Redis knows `script` by, loading the scripts first if this process has not yet.
-    private func sha(of script: LuaScript) async throws(StoreError) -> [UInt8] {
-        if let sha = shas.withLock({ $0[script.name] }) { return sha }
-        try await loadScripts()
-        guard let sha = shas.withLock({ $0[script.name] }) else {
-            throw StoreError(.redis, "SCRIPT LOAD gave no SHA1 for \(script.name)")
-        }
-        return sha
+    private func ensureLoaded() async throws(StoreError) {
+        if !loaded.withLock({ $0 }) { try await loadLibrary() }
     }
 
-    /// The EVALSHA command that runs a script for one breaker.
-    private func command(_ sha: [UInt8], name: BreakerName, now: Int?, _ args: [String]) -> [[UInt8]] {
+    private func reloadLibrary() async throws(StoreError) {
+        logger.info("Redis lost the breakerd function library; loading it again")
+        try await loadLibrary()
+    }
+
+    /// The FCALL that runs `function` for one breaker: its five keys (six for a fold: the fold ids),
+    /// then ARGV (see the top of breakerd.lua).
+    private func command(
+        _ function: FunctionLibrary.Function, name: BreakerName, now: Int?, _ args: [String], foldsKey: Bool = false
+    ) -> [[UInt8]] {
         let keys = BreakerKeys(prefix: configuration.keyPrefix, name: name)
-        var command: [[UInt8]] = [Array("EVALSHA".utf8), sha, Array("5".utf8)]
-        command.reserveCapacity(12 + args.count)
+        var command: [[UInt8]] = [Array(function.command.utf8), Array(function.name.utf8), Array((foldsKey ? "6" : "5").utf8)]
+        command.reserveCapacity(13 + args.count)
         for k in keys.all { command.append(Array(k.utf8)) }
+        if foldsKey { command.append(Array(Self.foldsKey(keys).utf8)) }
         command.append(now.map { Array(String($0).utf8) } ?? [])
         command.append(contentsOf: defaults.withLock { $0.argv })
         command.append(Array(name.value.utf8))
         for a in args { command.append(Array(a.utf8)) }
         return command
+    }
+
+    /// The fold ids applied lately: `<prefix>:{name}:f`, under the breaker's hash tag.
+    static func foldsKey(_ keys: BreakerKeys) -> String {
+        String(keys.state.dropLast()) + "f"
     }
 
     private func send(pipeline commands: [[[UInt8]]]) async throws(StoreError) -> [RedisReply] {
@@ -336,7 +330,7 @@ public final class BreakerStore: Sendable {
         return StoreError(.redis, "unexpected reply to \(what): \(reply)")
     }
 
-    /// ARGV[2...4] (see common.lua): the policy's twelve values in one text, in `BreakerPolicy.keys`
+    /// ARGV[2...4] (see breakerd.lua): the policy's twelve values in one text, in `BreakerPolicy.keys`
     /// order; idle ttl and history cap; the events channel.
     private static func policyArgv(_ p: BreakerPolicy, _ c: StoreConfiguration) -> [[UInt8]] {
         [

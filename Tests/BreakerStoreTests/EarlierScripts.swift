@@ -1,3 +1,9 @@
+// The breaker scripts of breakerd before the function library (commit 9cfb154), verbatim: the
+// "older breakerd" of the rolling-upgrade tests, run with EVALSHA exactly as that store ran them
+// (common.lua, a newline, then the operation's file). Not used by breakerd itself.
+
+enum EarlierScripts {
+    static let commonLua = #"""
 --[[ common.lua: the part every breaker script shares. The store prepends it to acquire.lua,
 report.lua, fold.lua, state.lua and control.lua, so each still runs as one atomic script.
 
@@ -471,3 +477,349 @@ local function finish(reply)
   end
   return reply
 end
+"""#
+
+    static let acquireLua = #"""
+--[[ acquire.lua: may this caller call the dependency now?
+KEYS, ARGV[1..5]: see common.lua. No arguments of its own.
+Moves an open breaker whose time is up to half-open, fails trials whose lease ran out, hands out at
+most half_open_permits live trial permits across all callers, and honours the operator's mode.
+Returns { 'PERMIT', state, permit, 0, gen, event... }   (permit: '<gen>.<seq>.<issued ms>')
+     or { 'DENY', state, '', retry_after_ms, gen, event... }
+(events: the lines of any transitions this call made, as published) ]]
+
+if S.mode ~= 'auto' then lib().expire_mode() end
+
+-- Decide: a permit into the outstanding zset ('out'), a trial permit ('trial', with the number of
+-- live trials), or a deny (retry: milliseconds to wait).
+local grant, live, retry
+if S.mode == 'forced_open' then
+  retry = lib().retry_after()
+elseif S.mode == 'forced_closed' then
+  grant = 'out'
+else
+  if S.state ~= 'closed' then
+    if S.state == 'half_open' then lib().sweep_trials() end
+    if S.state == 'open' and now >= S.open_until then
+      policy(true)
+      lib().half_open('open_elapsed', 'permits=' .. S.half_open_permits)
+    end
+  end
+  if S.state == 'closed' then
+    grant = 'out'
+  else
+    if S.state == 'half_open' then
+      policy(true)
+      live = redis.call('ZCARD', K_TRIALS)
+      if live < S.half_open_permits then grant = 'trial' end
+    end
+    if not grant then
+      if S.mode == 'metrics_only' then
+        -- Would be denied; metrics_only lets it through as a permit that counts nothing.
+        grant = 'out'
+      elseif S.state == 'open' then
+        -- retry_after() for an open breaker, without making the rarely needed functions.
+        retry = math.max(0, S.open_until - now)
+      else
+        retry = lib().retry_after()
+      end
+    end
+  end
+end
+
+local reply
+if grant then
+  -- The next permit. One format makes it; its sequence number and time are cut from it for the
+  -- zset. A permit that creates its zset gives it the idle expiry.
+  local seq = S.seq + 1
+  S.seq, S.hot = seq, 'seq'
+  local permit = string.format('%d.%d.%d', S.gen, seq, now)
+  local s, t = string.match(permit, '^%d+%.(%d+)%.(%d+)$')
+  if grant == 'trial' then
+    redis.call('ZADD', K_TRIALS, t, s)
+    if live == 0 then redis.call('PEXPIRE', K_TRIALS, string.match(ARGV[3], '^%d+')) end
+  else
+    local added = redis.call('ZADD', K_OUT, t, s)
+    if S.on <= 0 then redis.call('PEXPIRE', K_OUT, string.match(ARGV[3], '^%d+')) end
+    S.on = S.on + added
+    -- Permits not reported within their lease are forgotten (a report checks the lease itself, so
+    -- this is only housekeeping, done every 16th permit).
+    if seq % 16 == 0 then
+      policy()
+      S.on = S.on - redis.call('ZREMRANGEBYSCORE', K_OUT, '-inf', string.format('%d', now - S.permit_ttl_ms))
+    end
+  end
+  reply = { 'PERMIT', S.state, permit, 0, S.gen }
+else
+  reply = { 'DENY', S.state, '', retry, S.gen }
+end
+return finish(reply)
+"""#
+
+    static let reportLua = #"""
+--[[ report.lua: the outcome of a call made under a permit.
+KEYS, ARGV[1..5]: see common.lua.
+  ARGV[6] permit, as acquire issued it ('<gen>.<seq>.<issued ms>')
+  ARGV[7] outcome: SUCCESS, FAILURE or IGNORE
+  ARGV[8] latency in ms, or '' to measure from the acquire on Redis's clock
+A permit from an earlier generation never causes a transition; a permit counts once. In closed
+state the outcome goes into the current bucket and may trip the breaker; in half-open a failed or
+slow trial re-opens it and success_threshold successful trials close it.
+Returns { 'OK', state, effect, gen, event... }
+  effect: counted | ignored | stale (earlier generation) | expired (already reported, or its
+  lease ran out) | not_counted (a forced mode, or a permit metrics_only let through)
+Errors: 'UNKNOWN_PERMIT ...' for a permit this breaker never issued; 'BAD_OUTCOME ...'. ]]
+
+local token, outcome, latency_arg = ARGV[6], ARGV[7], ARGV[8]
+if outcome ~= 'SUCCESS' and outcome ~= 'FAILURE' and outcome ~= 'IGNORE' then
+  return redis.error_reply('BAD_OUTCOME ' .. outcome)
+end
+local pg, member, pt = string.match(token, '^(%d+)%.(%d+)%.(%d+)$')
+local ps
+if not pg then return redis.error_reply('UNKNOWN_PERMIT ' .. token) end
+pg, ps, pt = pg + 0, member + 0, pt + 0
+if pg > S.gen or ps < 1 or ps > S.seq then
+  return redis.error_reply('UNKNOWN_PERMIT ' .. token)
+end
+-- The zsets' members are sequence numbers as issued, without leading zeros.
+if string.byte(member) == 48 then member = string.format('%d', ps) end
+-- The issue time rides in the permit, so a report needs no lookup beyond removing the permit
+-- (which is also what makes a second report of it count nothing).
+local acquired = pt
+if now < pt then acquired = now end
+local ms
+if latency_arg ~= '' then ms = latency_arg + 0 else ms = now - acquired end
+
+if S.mode ~= 'auto' then lib().expire_mode() end
+local runs = S.mode == 'auto' or S.mode == 'metrics_only'
+if runs and S.state == 'half_open' then lib().sweep_trials() end
+
+local effect
+local trial = false
+if pg == S.gen and S.state == 'half_open' then
+  trial = redis.call('ZREM', K_TRIALS, member) == 1
+end
+
+if pg ~= S.gen then
+  local removed = redis.call('ZREM', K_OUT, member)
+  if removed > 0 then S.on, S.hot = S.on - removed, true end
+  effect = 'stale'
+elseif trial then
+  policy()
+  if outcome == 'IGNORE' then
+    effect = 'ignored'
+  elseif outcome == 'FAILURE' then
+    effect = 'counted'
+    lib().open_breaker('trial_failed', 'permit=' .. token)
+  elseif S.slow_call_ms > 0 and ms >= S.slow_call_ms then
+    effect = 'counted'
+    lib().open_breaker('trial_slow', 'permit=' .. token .. ' latency_ms=' .. ms .. ' slow_call_ms=' .. S.slow_call_ms)
+  else
+    effect = 'counted'
+    S.oks, S.changed = S.oks + 1, true
+    policy(true)
+    if S.oks >= S.success_threshold then
+      lib().close_breaker('trials_succeeded', 'successes=' .. S.oks)
+    end
+  end
+else
+  local outstanding = redis.call('ZREM', K_OUT, member) == 1
+  if outstanding then
+    S.on, S.hot = S.on - 1, true
+    policy()
+  end
+  if not outstanding or acquired <= now - S.permit_ttl_ms then
+    -- Reported twice, or after its lease: it counts once, and a lapsed permit counts nothing.
+    effect = 'expired'
+  elseif outcome == 'IGNORE' then
+    effect = 'ignored'
+  elseif S.state ~= 'closed' or not runs then
+    effect = 'not_counted'
+  else
+    local slow = 0
+    if S.slow_call_ms > 0 and ms >= S.slow_call_ms then slow = 1 end
+    if count_outcomes(1, outcome == 'FAILURE' and 1 or 0, slow) then
+      effect = 'counted'
+    else
+      effect = 'not_counted'
+    end
+  end
+end
+
+return finish({ 'OK', S.state, effect, S.gen })
+"""#
+
+    static let foldLua = #"""
+--[[ fold.lua: outcomes a breakerd process gathered under its own permits, folded in at once.
+KEYS, ARGV[1..5]: see common.lua.
+  ARGV[6] the generation the outcomes were gathered under
+  ARGV[7] calls, ARGV[8] failures, ARGV[9] slow calls (failures and slow calls are among the calls;
+          IGNORE outcomes are not calls)
+If the breaker is closed, its mode runs the state machine (auto or metrics_only) and the generation
+is the current one, the outcomes go into the current bucket as that many reports would, with one
+trip check after them (count_outcomes); otherwise they count nothing. With no calls it only reads.
+Returns { 'OK', state, effect, gen, retry_after_ms, mode, slow_call_ms, permit_ttl_ms, event... }
+  effect: counted | stale (another generation) | not_counted (not closed, a forced mode, or Redis's
+  clock stepped back past the window)
+  retry_after_ms: what a denied acquire would say now (0 when an acquire would be permitted under auto)
+  mode: the operator's mode; slow_call_ms, permit_ttl_ms: the breaker's policy, for the caller's
+  own permits
+Errors: 'BAD_COUNTS ...' unless 0 <= failures, slow <= calls. ]]
+
+local fg, fc, ff, fw = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+if not (fg and fc and ff and fw) or fg < 0 or fc < 0 or ff < 0 or fw < 0 or ff > fc or fw > fc
+  or fg % 1 ~= 0 or fc % 1 ~= 0 or ff % 1 ~= 0 or fw % 1 ~= 0 then
+  return redis.error_reply('BAD_COUNTS ' .. ARGV[6] .. ' ' .. ARGV[7] .. ' ' .. ARGV[8] .. ' ' .. ARGV[9])
+end
+
+policy()
+if S.mode ~= 'auto' then lib().expire_mode() end
+local runs = S.mode == 'auto' or S.mode == 'metrics_only'
+if runs and S.state == 'half_open' then lib().sweep_trials() end
+
+local effect
+if fg ~= S.gen then
+  effect = 'stale'
+elseif S.state ~= 'closed' or not runs then
+  effect = 'not_counted'
+elseif fc == 0 or count_outcomes(fc, ff, fw) then
+  effect = 'counted'
+else
+  effect = 'not_counted'
+end
+
+local retry = 0
+if S.mode == 'forced_open' or S.state == 'open' then
+  retry = lib().retry_after()
+elseif S.state == 'half_open' then
+  policy(true)
+  if redis.call('ZCARD', K_TRIALS) >= S.half_open_permits then retry = lib().retry_after() end
+end
+
+return finish({ 'OK', S.state, effect, S.gen, retry, S.mode, S.slow_call_ms, S.permit_ttl_ms })
+"""#
+
+    static let stateLua = #"""
+--[[ state.lua: what a breaker looks like now, without changing it.
+KEYS, ARGV[1..5]: see common.lua. No arguments of its own. Writes nothing: a pending move (open
+time up, a lapsed trial lease, an expired mode) shows in the figures and happens at the next
+acquire or report.
+Returns a flat array of field, value pairs (all strings):
+  exists, state, mode, gen, calls, failures, slow, failure_rate, slow_rate, trials, permits,
+  retry_after_ms, opens, open_until, mode_by, mode_why, mode_at, mode_until ]]
+
+policy(true)
+local exists = S.fresh and 0 or 1
+if S.mode ~= 'auto' and S.mode_until > 0 and now >= S.mode_until then
+  if S.mode == 'forced_open' then S.open_until = now end
+  S.mode = 'auto'
+end
+
+-- The window's figures as of now: buckets that have fallen out since the last report don't count.
+local calls, fails, slows = S.calls, S.fails, S.slows
+if S.nb ~= S.buckets or S.bms ~= S.bucket_ms or S.idx - S.head >= S.buckets then
+  calls, fails, slows = 0, 0, 0
+elseif S.idx > S.head and calls > 0 then
+  local c, f, w = lib().fallen_buckets()
+  calls, fails, slows = calls - c, fails - f, slows - w
+end
+if S.state ~= 'closed' then calls, fails, slows = 0, 0, 0 end
+
+local trials = 0
+if S.state == 'half_open' then
+  trials = redis.call('ZCOUNT', K_TRIALS, '(' .. string.format('%d', now - S.permit_ttl_ms), '+inf')
+end
+
+local retry = 0
+if S.mode == 'forced_open' or S.state ~= 'closed' then
+  if S.state == 'half_open' and trials < S.half_open_permits then retry = 0 else retry = lib().retry_after() end
+end
+
+local function rate(n, d)
+  if d == 0 then return '0' end
+  return string.format('%.4g', n / d)
+end
+
+return {
+  'exists', tostring(exists), 'state', S.state, 'mode', S.mode, 'gen', tostring(S.gen),
+  'calls', tostring(calls), 'failures', tostring(fails), 'slow', tostring(slows),
+  'failure_rate', rate(fails, calls), 'slow_rate', rate(slows, calls),
+  'trials', tostring(trials), 'permits', tostring(S.half_open_permits),
+  'retry_after_ms', tostring(retry), 'opens', tostring(S.opens), 'open_until', tostring(S.open_until),
+  'mode_by', S.mode_by or '', 'mode_why', S.mode_why or '', 'mode_at', tostring(S.mode_at or 0),
+  'mode_until', tostring(S.mode_until or 0),
+}
+"""#
+
+    static let controlLua = #"""
+--[[ control.lua: an operator's action on one breaker, recorded in its history with who and why.
+KEYS, ARGV[1..5]: see common.lua.
+  ARGV[6] action: force | reset | config
+  ARGV[7] actor: who asked (free text without spaces, e.g. admin@127.0.0.1:50312/ops-console)
+  ARGV[8] why: the operator's reason, or ''
+  force:  ARGV[9] mode (auto | forced_open | forced_closed | metrics_only), ARGV[10] ttl ms (0: none)
+  reset:  nothing more. Back to closed and auto, with an empty window and no backoff.
+  config: ARGV[9..] key, value pairs of policy overrides ('' removes an override); the store has
+          validated them.
+Returns { 'OK', state, mode, gen, event... } ]]
+
+local action, actor, why = ARGV[6], ARGV[7], ARGV[8]
+local who = ' by=' .. actor
+if why ~= '' then who = who .. ' why=' .. why end
+
+local X = lib()
+X.expire_mode()
+
+if action == 'force' then
+  local new_mode, ttl = ARGV[9], tonumber(ARGV[10])
+  if new_mode == 'auto' then
+    if S.mode ~= 'auto' then X.leave_mode('mode_auto', who) end
+  else
+    local untl = 0
+    if ttl > 0 then untl = now + ttl end
+    redis.call('HSET', K_CONF, 'mode', new_mode, 'mode_by', actor, 'mode_why', why, 'mode_at', now, 'mode_until', untl)
+    local was = S.mode
+    S.mode, S.mode_by, S.mode_why, S.mode_at, S.mode_until = new_mode, actor, why, now, untl
+    local figures = 'mode=' .. was .. '->' .. new_mode .. ' ttl_ms=' .. ttl .. who
+    if new_mode == 'forced_open' and S.state ~= 'open' then
+      policy(true)
+      S.open_until = now + (ttl > 0 and ttl or S.open_ms)
+      X.clear_window()
+      redis.call('DEL', K_TRIALS)
+      X.transition('open', 'forced_open', figures)
+    elseif new_mode == 'forced_closed' and S.state ~= 'closed' then
+      X.close_breaker('forced_closed', figures)
+    else
+      X.note(new_mode, figures)
+    end
+  end
+elseif action == 'reset' then
+  X.clear_mode()
+  X.close_breaker('reset', string.sub(who, 2))
+elseif action == 'config' then
+  local set, del, shown = {}, {}, {}
+  for i = 9, #ARGV, 2 do
+    local k, v = ARGV[i], ARGV[i + 1]
+    if v == '' then del[#del + 1] = k else set[#set + 1] = k; set[#set + 1] = v end
+    shown[#shown + 1] = k .. '=' .. (v == '' and 'default' or v)
+  end
+  if #set > 0 then redis.call('HSET', K_CONF, unpack(set)) end
+  if #del > 0 then redis.call('HDEL', K_CONF, unpack(del)) end
+  X.settings_changed()
+  X.note('config', 'set=' .. table.concat(shown, ',') .. who)
+else
+  return redis.error_reply('BAD_ACTION ' .. action)
+end
+
+if action == 'force' then X.settings_changed() end
+return finish({ 'OK', S.state, S.mode, S.gen })
+"""#
+
+    /// The script an earlier store loaded for `operation` (acquire, report, fold, state, control).
+    static func script(_ operation: String) -> String {
+        let body = [
+            "acquire": acquireLua, "report": reportLua, "fold": foldLua, "state": stateLua, "control": controlLua,
+        ][operation]!
+        return commonLua + "\n" + body
+    }
+}

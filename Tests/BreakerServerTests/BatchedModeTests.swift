@@ -173,7 +173,10 @@ final class StoreCalls: BreakerServerObserver {
     func storeCall(_ operation: String, duration: Duration, succeeded: Bool) {
         counts.withLock { $0[operation, default: 0] += 1 }
     }
+}
 
+/// Batched mode's folds against a Redis that stalls or dies: exactly once, or counted as lost.
+@Suite struct BatchedFoldTests {
     /// Folds held up by a paused Redis (which runs them when it resumes, after their deadline has
     /// passed) are retried with their id: every acknowledged outcome counts exactly once. Folds
     /// that cannot reach Redis at all within their budget are counted and logged as lost.
@@ -197,13 +200,13 @@ final class StoreCalls: BreakerServerObserver {
         // A flush can, rarely, slip in between the reports and the pause; then try again.
         for round in 0..<3 where !retried {
             let breaker = "once-\(round)"
-            _ = try await Self.acquireUntil(c, breaker) { Self.permit($0).hasPrefix("B") }
+            _ = try await BatchedModeTests.acquireUntil(c, breaker) { BatchedModeTests.permit($0).hasPrefix("B") }
             let before = try #require(try await Self.calls(c, breaker))
             expected = 0
             for _ in 0..<200 {
                 let reply = try #require(try await c.command("ACQUIRE", breaker).text)
                 guard reply.hasPrefix("PERMIT B") else { continue }
-                #expect(try await c.command("REPORT", breaker, Self.permit(reply), "FAILURE") == .simpleString("OK closed"))
+                #expect(try await c.command("REPORT", breaker, BatchedModeTests.permit(reply), "FAILURE") == .simpleString("OK closed"))
                 expected += 1
             }
             let timeoutsBefore = try await Self.info(c, "store_timeouts")
@@ -223,10 +226,10 @@ final class StoreCalls: BreakerServerObserver {
         #expect(try await Self.info(c, "outcomes_lost") == 0)
 
         // Redis gone for good: the outcomes waiting for a fold are lost, and say so.
-        _ = try await Self.acquireUntil(c, "lost") { Self.permit($0).hasPrefix("B") }
+        _ = try await BatchedModeTests.acquireUntil(c, "lost") { BatchedModeTests.permit($0).hasPrefix("B") }
         for _ in 0..<10 {
             let reply = try #require(try await c.command("ACQUIRE", "lost").text)
-            if reply.hasPrefix("PERMIT B") { _ = try await c.command("REPORT", "lost", Self.permit(reply), "SUCCESS") }
+            if reply.hasPrefix("PERMIT B") { _ = try await c.command("REPORT", "lost", BatchedModeTests.permit(reply), "SUCCESS") }
         }
         try await offPool { redis.kill() }
         var lost = 0

@@ -65,7 +65,7 @@ final class HTTPHandler: ChannelInboundHandler {
     private func handle(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
         let keepAlive = request.isKeepAlive
         let isHead = request.method == .HEAD
-        switch routes.route(method: request.method, uri: request.uri) {
+        switch routes.route(method: request.method, uri: request.uri, authorization: request.headers.first(name: "authorization")) {
         case .eventStream:
             startStream(request, context: context)
         case .response(let respond):

@@ -91,7 +91,7 @@ extension CommandDispatcher {
             // the store is back by now, since the shared state never issued it.
             let (state, effect) = local.report(name.value, permit: permit, outcome: outcome, latencyMs: latency)
             guard effect != nil else { return .error("ERR unknown permit '\(permit)' for breaker '\(name)'") }
-            observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
+            observer.reported(breaker: name.value, outcome: outcome, replica: session.name, latencyMs: latency)
             return CommandResult(.simpleString("OK \(state.rawValue) degraded"))
         }
         do {
@@ -100,7 +100,7 @@ extension CommandDispatcher {
             }
             storeAnswered()
             logEvents(result.events)
-            observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
+            observer.reported(breaker: name.value, outcome: outcome, replica: session.name, latencyMs: latency)
             return CommandResult(.simpleString("OK \(result.state.rawValue)"))
         } catch where error.code == .unavailable {
             // The outcome of a shared permit cannot reach the shared window and is dropped: counting

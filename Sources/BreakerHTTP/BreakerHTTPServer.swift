@@ -48,7 +48,8 @@ public final class BreakerHTTPServer: Service, Sendable {
         self.routes = HTTPRoutes(
             server: server, metrics: metrics, streams: streams,
             reader: reader,
-            historyCount: configuration.historyCount, access: HTTPAccess(configuration), samples: samples)
+            historyCount: configuration.historyCount, access: HTTPAccess(configuration), samples: samples,
+            refusals: RefusalLog(logger: logger))
     }
 
     /// The port listened on (the kernel's choice when configured with 0); 0 before `start()`.

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Synchronization
 
 /// Who may read what over HTTP (docs/OPERATIONS.md, "The lock"). Without an HTTP token everything
 /// is open, which `HTTPConfiguration.validate()` allows on loopback only. With one, every path but
@@ -77,5 +79,33 @@ struct HTTPAccess: Sendable {
             difference |= presented[i] ^ secret[i % secret.count]
         }
         return difference == 0 && !presented.isEmpty
+    }
+}
+
+/// Logs refused HTTP requests at most once a second per peer address, so a client guessing tokens
+/// cannot fill the log; the metric counts every one.
+final class RefusalLog: Sendable {
+    private let logger: Logger
+    private let last = Mutex<[String: ContinuousClock.Instant]>([:])
+    private let clock = ContinuousClock()
+    /// Peers remembered at most; past it the memory starts afresh (a flood of addresses then logs
+    /// a line per address once more, still at most once a second each).
+    private let maxPeers = 4096
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func refused(peer: String, path: String) {
+        let now = clock.now
+        let due = last.withLock { seen -> Bool in
+            if let t = seen[peer], now - t < .seconds(1) { return false }
+            if seen.count >= maxPeers { seen.removeAll(keepingCapacity: true) }
+            seen[peer] = now
+            return true
+        }
+        if due {
+            logger.warning("http request refused: missing or wrong credentials", metadata: ["peer": "\(peer)", "path": "\(path.prefix(64))"])
+        }
     }
 }

@@ -12,6 +12,7 @@ struct HTTPRoutes: Sendable {
     let historyCount: Int
     let access: HTTPAccess
     let samples: BreakerSamples
+    let refusals: RefusalLog
 
     enum Route: Sendable {
         case response(@Sendable () async -> HTTPResponse)
@@ -20,10 +21,11 @@ struct HTTPRoutes: Sendable {
 
     /// The route for `method` and `uri` (its query is ignored); `authorization` is the request's
     /// Authorization header, nil when it has none.
-    func route(method: HTTPMethod, uri: String, authorization: String? = nil) -> Route {
+    func route(method: HTTPMethod, uri: String, authorization: String? = nil, peer: String = "") -> Route {
         let path = String(uri.prefix { $0 != "?" && $0 != "#" })
         guard access.allows(path: path, authorization: authorization) else {
             metrics.httpAuthFailed()
+            refusals.refused(peer: peer, path: path)
             return .response {
                 .text(.unauthorized, "unauthorized: send Authorization: Bearer <token>, or basic auth as admin\n", headers: HTTPAccess.challenges)
             }

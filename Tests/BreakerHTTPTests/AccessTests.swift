@@ -17,7 +17,10 @@ import Testing
     static let paths = ["/", "/index.html", "/api/breakers", "/metrics", "/events", "/nope"]
 
     @Test func withATokenEveryPathButHealthzNeedsCredentials() async throws {
-        let t = try await HTTPTestServer.start {
+        let logs = LogCapture()
+        let clock = ContinuousClock()
+        let started = clock.now
+        let t = try await HTTPTestServer.start(logs: logs) {
             $0.token = Self.token
             $0.adminPassword = Self.adminPassword
         }
@@ -61,6 +64,12 @@ import Testing
         #expect(opening.hasPrefix("HTTP/1.1 200 OK") && opening.contains("text/event-stream"), "\(opening)")
         let m = try await t.get("/metrics", headers: ["Authorization: Bearer " + Self.token]).samples
         #expect(m["breakerd_http_auth_failures_total"] == Double(refusals))
+        // Every refusal is counted; the log has at most one line a second for this one peer.
+        let elapsed = clock.now - started
+        let lines = logs.all.filter { $0.contains("http request refused") }
+        #expect(!lines.isEmpty && lines.count <= Int(elapsed.components.seconds) + 1, "\(lines.count) lines in \(elapsed)")
+        #expect(lines.allSatisfy { $0.hasSuffix("peer=127.0.0.1") }, "\(lines)")
+        #expect(lines.count < refusals)
     }
 
     @Test func metricsCanHaveATokenOfTheirOwn() async throws {

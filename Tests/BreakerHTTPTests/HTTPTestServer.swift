@@ -22,11 +22,12 @@ struct HTTPTestServer {
         endpoint: RedisEndpoint = TestRedis.endpoint,
         deadlineMs: Int = 500,
         policy: BreakerPolicy = fastPolicy,
+        logs: LogCapture? = nil,
         configure: (inout HTTPConfiguration) -> Void = { _ in }
     ) async throws -> HTTPTestServer {
         let metrics = BreakerMetrics(maxReplicaLabels: 2)
         let base = try await TestServer.start(
-            prefix: TestRedis.uniquePrefix("http"), endpoint: endpoint, policy: policy, deadlineMs: deadlineMs,
+            prefix: TestRedis.uniquePrefix("http"), endpoint: endpoint, policy: policy, deadlineMs: deadlineMs, logs: logs,
             observer: metrics)
         var configuration = HTTPConfiguration(host: "127.0.0.1", port: 0)
         configure(&configuration)

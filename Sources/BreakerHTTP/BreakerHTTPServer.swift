@@ -92,11 +92,14 @@ public final class BreakerHTTPServer: Service, Sendable {
         serverChannel.withLock { $0 = channel }
         boundPort.store(channel.localAddress?.port ?? configuration.port, ordering: .relaxed)
         samples.start()
+        let metricsAccess =
+            configuration.metricsPublic
+            ? "public" : configuration.metricsToken != nil ? "own token" : configuration.token != nil ? "locked" : "open"
         logger.notice(
             "http listening",
             metadata: [
                 "address": "\(configuration.host):\(port)", "locked": "\(configuration.token != nil)",
-                "metrics": "\(configuration.metricsPublic ? "public" : configuration.metricsToken != nil ? "own token" : configuration.token != nil ? "locked" : "open")",
+                "metrics": "\(metricsAccess)",
             ])
     }
 

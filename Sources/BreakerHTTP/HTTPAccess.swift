@@ -105,7 +105,9 @@ final class RefusalLog: Sendable {
             return true
         }
         if due {
-            logger.warning("http request refused: missing or wrong credentials", metadata: ["peer": "\(peer)", "path": "\(path.prefix(64))"])
+            logger.warning(
+                "http request refused: missing or wrong credentials",
+                metadata: ["peer": "\(peer)", "path": "\(path.prefix(64))"])
         }
     }
 }

@@ -27,7 +27,9 @@ struct HTTPRoutes: Sendable {
             metrics.httpAuthFailed()
             refusals.refused(peer: peer, path: path)
             return .response {
-                .text(.unauthorized, "unauthorized: send Authorization: Bearer <token>, or basic auth as admin\n", headers: HTTPAccess.challenges)
+                .text(
+                    .unauthorized, "unauthorized: send Authorization: Bearer <token>, or basic auth as admin\n",
+                    headers: HTTPAccess.challenges)
             }
         }
         let known = ["/", "/index.html", "/metrics", "/api/breakers", "/healthz", "/events"]

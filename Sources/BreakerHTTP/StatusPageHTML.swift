@@ -92,8 +92,8 @@ body[data-stale="1"] #breakers .card { opacity:.8; }
 "use strict";
 const $ = (s) => document.querySelector(s);
 function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
-// Same-origin URLs without the user:password a page opened as http://admin:pw@host/ has in its
-// own address (fetch refuses such URLs); the browser's auth cache supplies the credentials.
+// Same-origin URLs without the user:password@ a page opened with credentials has in its own
+// address (fetch refuses such URLs); the browser's auth cache supplies the credentials.
 function here(path) { return new URL(path, location.origin + location.pathname).href; }
 let doc = null, fetchedAt = 0, skew = 0, busy = false, again = false, received = 0;
 

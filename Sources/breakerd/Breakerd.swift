@@ -38,7 +38,7 @@ struct Breakerd: AsyncParsableCommand {
     @Option(help: "A token that opens /metrics only, for Prometheus (env BREAKERD_METRICS_TOKEN).")
     var metricsToken: String?
 
-    @Flag(help: "Serve /metrics without credentials even when --http-token is set (env BREAKERD_METRICS_PUBLIC=1).")
+    @Flag(help: "Serve /metrics without credentials even when --http-token is set (env BREAKERD_METRICS_PUBLIC=1 or true).")
     var metricsPublic = false
 
     @Option(help: "Shared Redis: redis://[user:password@]host:port[/db] or unix:///path (env BREAKERD_REDIS). Default: a private redis-server.")
@@ -100,7 +100,7 @@ struct Breakerd: AsyncParsableCommand {
         var httpConfiguration = HTTPConfiguration(host: httpAddress?.host ?? "127.0.0.1", port: httpAddress?.port ?? 0)
         httpConfiguration.token = httpToken ?? Self.env("BREAKERD_HTTP_TOKEN")
         httpConfiguration.metricsToken = metricsToken ?? Self.env("BREAKERD_METRICS_TOKEN")
-        httpConfiguration.metricsPublic = metricsPublic || Self.env("BREAKERD_METRICS_PUBLIC") == "1"
+        httpConfiguration.metricsPublic = metricsPublic || ["1", "true", "yes"].contains(Self.env("BREAKERD_METRICS_PUBLIC") ?? "")
         httpConfiguration.adminPassword = adminPassword ?? Self.env("BREAKERD_ADMIN_PASSWORD")
         if httpAddress != nil, let problem = httpConfiguration.problem() { throw ValidationError(problem) }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }

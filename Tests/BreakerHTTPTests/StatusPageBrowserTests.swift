@@ -156,9 +156,10 @@ import Testing
         #expect(m["breakerd_http_event_streams"] == 1)
     }
 
-    /// Evaluates `expression` until `done` holds for its value (`seconds` at most); returns the last value.
+    /// Evaluates `expression` until `done` holds for its value (`seconds` at most: Chromium on a
+    /// loaded machine); returns the last value.
     private func waitFor(
-        _ page: DevToolsPage, _ expression: String, seconds: Int = 10, _ done: (String) -> Bool
+        _ page: DevToolsPage, _ expression: String, seconds: Int = 20, _ done: (String) -> Bool
     ) async throws -> String {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(seconds))

@@ -71,7 +71,7 @@ public struct HTTPConfiguration: Sendable {
     /// A reason this configuration must not be served; nil when it may. The operators' plane shows
     /// every breaker's name, policy and who forced what and why: beyond loopback it needs a token.
     public func problem() -> String? {
-        for (name, value) in [("--http-token", token), ("--metrics-token", metricsToken), ("--admin-password", adminPassword)] {
+        for (name, value) in [("--http-token", token), ("--metrics-token", metricsToken)] {
             if let value, value.isEmpty { return "\(name) is empty" }
         }
         if !Self.isLoopback(host) && token == nil {

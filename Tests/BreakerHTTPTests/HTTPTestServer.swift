@@ -20,7 +20,9 @@ struct HTTPTestServer {
 
     static func start(
         endpoint: RedisEndpoint = TestRedis.endpoint,
-        deadlineMs: Int = 500,
+        // Generous: beside the whole parallel suite on two cores a store call can take a second,
+        // and a degraded answer would change what these tests count.
+        deadlineMs: Int = 2000,
         policy: BreakerPolicy = fastPolicy,
         logs: LogCapture? = nil,
         configure: (inout HTTPConfiguration) -> Void = { _ in }

@@ -1,6 +1,7 @@
 import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
+import Synchronization
 import Testing
 
 /// What deploy/ ships: Prometheus's alerting rules (checked and unit-tested by promtool), an
@@ -149,6 +150,7 @@ import Testing
 final class RealPrometheus: @unchecked Sendable {
     private let process: Process
     private let directory: URL
+    private let stopped = Atomic<Bool>(false)
     let port: Int
 
     private init(process: Process, directory: URL, port: Int) {
@@ -232,7 +234,9 @@ final class RealPrometheus: @unchecked Sendable {
         throw TestRedisError("gave up waiting for \(what); alerts: \((try? await get("/api/v1/alerts").body) ?? "?")")
     }
 
+    /// Stops it (once, however often called) and removes its files.
     func stop(removing: Bool = true) async {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
         _ = try? await offPool {
             if self.process.isRunning { self.process.terminate() }
             let deadline = Date().addingTimeInterval(10)

@@ -1,12 +1,14 @@
 import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
+import Synchronization
 
 /// Debian's chromium, headless, with its DevTools port open, so a test can read the live page's DOM
 /// while the page keeps running (no reload, no second load).
 final class HeadlessChromium: @unchecked Sendable {
     private let process: Process
     private let profile: URL
+    private let closed = Atomic<Bool>(false)
     let devToolsPort: Int
 
     private init(process: Process, profile: URL, devToolsPort: Int) {
@@ -73,7 +75,9 @@ final class HeadlessChromium: @unchecked Sendable {
         throw TestRedisError("chromium lists no page for \(url)")
     }
 
+    /// Stops the browser and removes its profile; once, however often it is called.
     func close() async {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
         _ = try? await offPool {
             self.process.terminate()
             let deadline = Date().addingTimeInterval(10)

@@ -4,7 +4,9 @@ import RedisTestSupport
 import Testing
 
 /// The status page in a real headless Chromium: it shows the breakers, and when one trips it shows
-/// that, from its event stream, with no reload.
+/// that, from its event stream, with no reload. Each test closes its browser itself as well as in
+/// its defer: a task started by a defer may not run before the test process exits, and would leave
+/// the browser and its profile behind.
 @Suite struct StatusPageBrowserTests {
     @Test(.timeLimit(.minutes(2))) func thePageShowsTheBreakersAndFollowsATripLive() async throws {
         let t = try await HTTPTestServer.start()
@@ -39,6 +41,7 @@ import Testing
         let text = try await page.evaluate("document.querySelector('article[data-breaker=\"web-payments\"]').innerText")
         #expect(text.contains("closed → open") && text.contains("trial allowed in"), "\(text)")
         #expect(loads["breakerd_http_event_streams"] == 1)
+        await browser.close()
     }
 
     static let cardsAndBanner = """
@@ -91,6 +94,7 @@ import Testing
         let phone = try await page.screenshot(width: 390, height: 1100, to: shots.appendingPathComponent("status-page-trip-phone.png"))
         let desk = try await page.screenshot(width: 1280, height: 900, to: shots.appendingPathComponent("status-page-trip-desk.png"))
         for png in [phone, desk] { #expect(png.starts(with: [0x89, 0x50, 0x4e, 0x47]) && png.count > 10_000, "\(png.count) bytes") }
+        await browser.close()
     }
 
     /// Redis down: the page keeps the last known state and says so, and a page loaded during the
@@ -132,6 +136,7 @@ import Testing
         // The restarted Redis is empty (no persistence here): the page says so, banner gone.
         let back = try await waitFor(page, Self.cardsAndBanner, seconds: 30) { $0.contains(#""stale":"0""#) }
         #expect(back.contains("No breakers in Redis yet"), "\(back)")
+        await browser.close()
     }
 
     /// With the lock on, a browser let in by basic auth gets the page, and the page's own fetch and
@@ -154,6 +159,7 @@ import Testing
         _ = try await waitFor(page, Self.cardsAndBanner) { $0.contains("locked-payments=open") }
         let m = try await t.get("/metrics", headers: ["Authorization: Bearer page-token-5521"]).samples
         #expect(m["breakerd_http_event_streams"] == 1)
+        await browser.close()
     }
 
     /// Evaluates `expression` until `done` holds for its value (`seconds` at most: Chromium on a

@@ -90,16 +90,20 @@ import Testing
     }
 }
 
-/// A real Prometheus (Debian's) scraping an in-process breakerd on loopback with the shipped rules.
+/// A real Prometheus (Debian's) scraping an in-process breakerd on loopback with the shipped rules,
+/// through the lock: the HTTP endpoint has a token, and Prometheus scrapes with `--metrics-token`'s.
 @Suite struct RealPrometheusTests {
     @Test(.timeLimit(.minutes(3))) func aTripFiresTheOpenAlertInARealPrometheus() async throws {
-        let t = try await HTTPTestServer.start(policy: TestServer.policy(openMs: 120_000))
+        let t = try await HTTPTestServer.start(policy: TestServer.policy(openMs: 120_000)) {
+            $0.token = "prom-test-http-token"
+            $0.metricsToken = "prom-test-scrape-token"
+        }
         defer { Task { await t.stop() } }
         let c = try await t.connect()
         try await t.calls("prom-payments", "SUCCESS", count: 2, through: c)
         try await t.calls("prom-search", "SUCCESS", count: 2, through: c)
 
-        let prometheus = try await RealPrometheus.start(scraping: t.httpPort)
+        let prometheus = try await RealPrometheus.start(scraping: t.httpPort, bearer: "prom-test-scrape-token")
         defer { Task { await prometheus.stop() } }
 
         // The target is scraped and the breakers seen, closed, before anything trips.
@@ -108,6 +112,8 @@ import Testing
             return r.contains("prom-payments") && r.contains("prom-search") ? r : nil
         }
         #expect(seen.contains(#""job":"breakerd""#), "\(seen)")
+        let up = try await prometheus.query(#"up{job="breakerd"} == 1"#)
+        #expect(up.contains(#""instance":"127.0.0.1:\#(t.httpPort)""#), "scraped through the lock: \(up)")
         #expect(try await prometheus.get("/api/v1/alerts").body.contains("BreakerdBreakerOpen") == false)
 
         try await t.calls("prom-payments", "FAILURE", count: 4, through: c)
@@ -159,7 +165,8 @@ final class RealPrometheus: @unchecked Sendable {
         self.port = port
     }
 
-    static func start(scraping target: Int) async throws -> RealPrometheus {
+    /// `bearer`: the token the scrape job sends, as deploy/prometheus/prometheus.yml shows.
+    static func start(scraping target: Int, bearer: String? = nil) async throws -> RealPrometheus {
         let binary = try #require(
             (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map { "\($0)/prometheus" }
                 .first { FileManager.default.isExecutableFile(atPath: $0) }, "prometheus is not installed: run scripts/setup")
@@ -177,6 +184,7 @@ final class RealPrometheus: @unchecked Sendable {
             rule_files: [rules.yml]
             scrape_configs:
               - job_name: breakerd
+            \(bearer.map { "    authorization: {type: Bearer, credentials: \($0)}\n" } ?? "")\
                 static_configs:
                   - targets: ["127.0.0.1:\(target)"]
             """

@@ -104,48 +104,52 @@ import Testing
         try await t.calls("prom-search", "SUCCESS", count: 2, through: c)
 
         let prometheus = try await RealPrometheus.start(scraping: t.httpPort, bearer: "prom-test-scrape-token")
-        defer { Task { await prometheus.stop() } }
-
-        // The target is scraped and the breakers seen, closed, before anything trips.
-        let seen = try await prometheus.waitFor("the breakers scraped") {
-            let r = try await prometheus.query(#"breakerd_breaker_state{state="closed"}"#)
-            return r.contains("prom-payments") && r.contains("prom-search") ? r : nil
-        }
-        #expect(seen.contains(#""job":"breakerd""#), "\(seen)")
-        let up = try await prometheus.query(#"up{job="breakerd"} == 1"#)
-        #expect(up.contains(#""instance":"127.0.0.1:\#(t.httpPort)""#), "scraped through the lock: \(up)")
-        #expect(try await prometheus.get("/api/v1/alerts").body.contains("BreakerdBreakerOpen") == false)
-
-        try await t.calls("prom-payments", "FAILURE", count: 4, through: c)
-        #expect(try await c.commandText("ACQUIRE", "prom-payments").hasPrefix("DENY open"))
-
-        let firing = try await prometheus.waitFor("BreakerdBreakerOpen firing") { () -> [String: Any]? in
-            let body = try await prometheus.get("/api/v1/alerts").body
-            let doc = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
-            let alerts = (doc?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
-            return alerts.first {
-                ($0["labels"] as? [String: String])?["alertname"] == "BreakerdBreakerOpen" && $0["state"] as? String == "firing"
+        // Stopped before the test ends, failed or not, rather than by a defer's task, which may not
+        // run before the test process exits and would leave Prometheus running.
+        do {
+            // The target is scraped and the breakers seen, closed, before anything trips.
+            let seen = try await prometheus.waitFor("the breakers scraped") {
+                let r = try await prometheus.query(#"breakerd_breaker_state{state="closed"}"#)
+                return r.contains("prom-payments") && r.contains("prom-search") ? r : nil
             }
-        }
-        let labels = try #require(firing["labels"] as? [String: String])
-        #expect(labels["breaker"] == "prom-payments")
-        #expect(labels["severity"] == "warning")
-        #expect((firing["annotations"] as? [String: String])?["summary"] == "Breaker prom-payments has not been closed for 5 minutes")
-        // Only the tripped breaker, and nothing about the store, which is up.
-        let all = try await prometheus.get("/api/v1/alerts").body
-        #expect(!all.contains(#""breaker":"prom-search""#), "\(all)")
-        #expect(!all.contains("BreakerdStoreDown") && !all.contains("BreakerdDown"), "\(all)")
+            #expect(seen.contains(#""job":"breakerd""#), "\(seen)")
+            let up = try await prometheus.query(#"up{job="breakerd"} == 1"#)
+            #expect(up.contains(#""instance":"127.0.0.1:\#(t.httpPort)""#), "scraped through the lock: \(up)")
+            #expect(try await prometheus.get("/api/v1/alerts").body.contains("BreakerdBreakerOpen") == false)
 
-        // Every dashboard query parses and runs in this Prometheus.
-        let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: DeployTests.dashboard)) as? [String: Any] ?? [:]
-        for expression in DeployTests.dashboardExpressions(dashboard) {
-            let e = expression.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$breaker", with: ".*")
-            let r = try await prometheus.query(e)
-            #expect(r.contains(#""status":"success""#), "\(e): \(r)")
+            try await t.calls("prom-payments", "FAILURE", count: 4, through: c)
+            #expect(try await c.commandText("ACQUIRE", "prom-payments").hasPrefix("DENY open"))
+
+            let firing = try await prometheus.waitFor("BreakerdBreakerOpen firing") { () -> [String: Any]? in
+                let body = try await prometheus.get("/api/v1/alerts").body
+                let doc = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+                let alerts = (doc?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+                return alerts.first {
+                    ($0["labels"] as? [String: String])?["alertname"] == "BreakerdBreakerOpen" && $0["state"] as? String == "firing"
+                }
+            }
+            let labels = try #require(firing["labels"] as? [String: String])
+            #expect(labels["breaker"] == "prom-payments")
+            #expect(labels["severity"] == "warning")
+            #expect((firing["annotations"] as? [String: String])?["summary"] == "Breaker prom-payments has not been closed for 5 minutes")
+            // Only the tripped breaker, and nothing about the store, which is up.
+            let all = try await prometheus.get("/api/v1/alerts").body
+            #expect(!all.contains(#""breaker":"prom-search""#), "\(all)")
+            #expect(!all.contains("BreakerdStoreDown") && !all.contains("BreakerdDown"), "\(all)")
+
+            // Every dashboard query parses and runs in this Prometheus.
+            let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: DeployTests.dashboard)) as? [String: Any] ?? [:]
+            for expression in DeployTests.dashboardExpressions(dashboard) {
+                let e = expression.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$breaker", with: ".*")
+                let r = try await prometheus.query(e)
+                #expect(r.contains(#""status":"success""#), "\(e): \(r)")
+            }
+            let open = try await prometheus.query(#"count(max by (breaker) (breakerd_breaker_state{state="open",breaker=~".*"}) == 1) or vector(0)"#)
+            #expect(open.contains(#","1"]"#), "\(open)")
+        } catch {
+            await prometheus.stop()
+            throw error
         }
-        let open = try await prometheus.query(#"count(max by (breaker) (breakerd_breaker_state{state="open",breaker=~".*"}) == 1) or vector(0)"#)
-        #expect(open.contains(#","1"]"#), "\(open)")
-        // Stopped here rather than only by the defer's task, so no Prometheus outlives the test run.
         await prometheus.stop()
     }
 }

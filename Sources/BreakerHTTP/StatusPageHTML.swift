@@ -57,7 +57,8 @@ section.wide h2 { font-size:1rem; margin:0 0 .3rem; }
 #events li, #defaults li { font:12px/1.5 ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap:anywhere; }
 .empty { color:var(--dim); }
 .charts { display:grid; grid-template-columns:repeat(3, 1fr); gap:.5rem; margin-top:.6rem; }
-.chart { min-width:0; } .chart .k { display:flex; justify-content:space-between; gap:.3rem; font-size:.7rem; color:var(--dim); }
+.chart { min-width:0; } .chart .k { display:flex; justify-content:space-between; gap:.3rem; font-size:.7rem; color:var(--dim); white-space:nowrap; }
+.chart .k span { overflow:hidden; text-overflow:ellipsis; }
 .chart .k b { color:var(--ink); font-weight:600; font-variant-numeric:tabular-nums; }
 svg.spark { display:block; width:100%; height:30px; border-radius:3px; background:color-mix(in srgb, var(--line) 40%, transparent); }
 svg.spark polyline { fill:none; stroke-width:1.6; vector-effect:non-scaling-stroke; stroke-linejoin:round; }

@@ -19,6 +19,7 @@ public final class BreakerHTTPServer: Service, Sendable {
     public let metrics: BreakerMetrics
     private let routes: HTTPRoutes
     private let streams: EventStreams
+    private let samples: BreakerSamples
     private let logger: Logger
     private let group: any EventLoopGroup
     private let serverChannel = Mutex<(any Channel)?>(nil)
@@ -39,11 +40,16 @@ public final class BreakerHTTPServer: Service, Sendable {
         self.group = eventLoopGroup
         let streams = EventStreams(server: server, limit: configuration.maxEventStreams)
         self.streams = streams
+        let reader = FleetReader(
+            store: server.store, health: server.health, metrics: metrics, maxBreakers: configuration.maxBreakers)
+        let samples = BreakerSamples(
+            reader: reader, interval: configuration.sampleInterval, count: configuration.sampleCount, logger: logger)
+        self.samples = samples
         self.routes = HTTPRoutes(
             server: server, metrics: metrics, streams: streams,
-            reader: FleetReader(
-                store: server.store, health: server.health, metrics: metrics, maxBreakers: configuration.maxBreakers),
-            historyCount: configuration.historyCount)
+            reader: reader,
+            historyCount: configuration.historyCount, access: HTTPAccess(configuration), samples: samples,
+            refusals: RefusalLog(logger: logger))
     }
 
     /// The port listened on (the kernel's choice when configured with 0); 0 before `start()`.
@@ -52,8 +58,10 @@ public final class BreakerHTTPServer: Service, Sendable {
     /// HTTP connections open now.
     public var openConnections: Int { connections.count }
 
-    /// Binds and starts accepting; returns once the port is open.
+    /// Binds and starts accepting; returns once the port is open. Throws `HTTPConfigurationError`
+    /// for a configuration that must not be served (beyond loopback without a token).
     public func start() async throws {
+        if let problem = configuration.problem() { throw HTTPConfigurationError(problem) }
         let configuration = self.configuration
         let routes = self.routes
         let streams = self.streams
@@ -83,7 +91,16 @@ public final class BreakerHTTPServer: Service, Sendable {
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         serverChannel.withLock { $0 = channel }
         boundPort.store(channel.localAddress?.port ?? configuration.port, ordering: .relaxed)
-        logger.notice("http listening", metadata: ["address": "\(configuration.host):\(port)"])
+        samples.start()
+        let metricsAccess =
+            configuration.metricsPublic
+            ? "public" : configuration.metricsToken != nil ? "own token" : configuration.token != nil ? "locked" : "open"
+        logger.notice(
+            "http listening",
+            metadata: [
+                "address": "\(configuration.host):\(port)", "locked": "\(configuration.token != nil)",
+                "metrics": "\(metricsAccess)",
+            ])
     }
 
     /// Stops accepting and closes every HTTP connection (requests are short; event streams reconnect
@@ -95,6 +112,7 @@ public final class BreakerHTTPServer: Service, Sendable {
         }
         try? await channel?.close()
         streams.stop()
+        await samples.stop()
         for c in connections.all { try? await c.close() }
         logger.notice("http stopped")
     }
@@ -104,6 +122,12 @@ public final class BreakerHTTPServer: Service, Sendable {
         try? await gracefulShutdown()
         await shutdown()
     }
+}
+
+/// A configuration `BreakerHTTPServer` refuses to serve, with the reason.
+public struct HTTPConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 extension TimeAmount {

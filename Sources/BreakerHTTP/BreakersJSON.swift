@@ -28,12 +28,49 @@ struct BreakersDocument: Encodable {
         var failure_rate_threshold: Double?
         /// Event lines, newest first.
         var history: [String]
+        /// The state a call would find now: `half_open` once an open breaker's open time is over,
+        /// though Redis keeps `open` until the next acquire.
+        var effective_state: String
+        /// The figures that opened it, from its newest `->open` event line, while it is not closed
+        /// (the window itself is cleared at a trip).
+        var opened_by: OpenedBy?
+        /// The status page's trend, oldest first: unix ms, calls in the window, failure rate, and
+        /// denies this process answered since the sample before.
+        var trend: Trend
 
-        init(_ b: FleetView.Breaker) {
+        struct OpenedBy: Encodable {
+            var at: Int
+            var reason: String
+            var calls: Int?
+            var failures: Int?
+            var failure_rate: Double?
+            var slow: Int?
+            var slow_rate: Double?
+            var threshold: Double?
+            var by: String?
+            var why: String?
+        }
+
+        struct Trend: Encodable {
+            var interval_ms: Int
+            var at: [Int]
+            var calls: [Int]
+            var failure_rate: [Double]
+            var denies: [Int]
+            var state: [String]
+        }
+
+        init(_ b: FleetView.Breaker, samples: [BreakerSamples.Sample] = [], intervalMs: Int = 0) {
             let s = b.snapshot
             name = s.name
             exists = s.exists
             state = s.state.rawValue
+            effective_state = b.effectiveState.rawValue
+            opened_by = s.state == .closed ? nil : Self.openedBy(b.history)
+            trend = Trend(
+                interval_ms: intervalMs, at: samples.map(\.at), calls: samples.map(\.calls),
+                failure_rate: samples.map(\.failureRate), denies: samples.map(\.denies),
+                state: samples.map(\.state.rawValue))
             mode = s.mode.rawValue
             mode_by = s.modeBy
             mode_why = s.modeWhy
@@ -54,10 +91,39 @@ struct BreakersDocument: Encodable {
             failure_rate_threshold = b.policy?.failureRate
             history = b.history
         }
+
+        /// The newest event line that opened the breaker, as figures: `<name> <from>->open gen=..
+        /// at=.. reason=.. k=v ... [by=.. why=<text>]`.
+        static func openedBy(_ history: [String]) -> OpenedBy? {
+            for line in history {
+                var text = Substring(line)
+                var why: String?
+                if let r = text.range(of: " why=") {
+                    why = String(text[r.upperBound...])
+                    text = text[..<r.lowerBound]
+                }
+                let words = text.split(separator: " ")
+                guard words.count >= 2, words[1].hasSuffix("->open") else { continue }
+                var kv: [String: String] = [:]
+                for w in words.dropFirst(2) {
+                    if let eq = w.firstIndex(of: "=") { kv[String(w[..<eq])] = String(w[w.index(after: eq)...]) }
+                }
+                return OpenedBy(
+                    at: Int(kv["at"] ?? "") ?? 0, reason: kv["reason"] ?? "", calls: kv["calls"].flatMap { Int($0) },
+                    failures: kv["failures"].flatMap { Int($0) }, failure_rate: kv["failure_rate"].flatMap { Double($0) },
+                    slow: kv["slow"].flatMap { Int($0) }, slow_rate: kv["slow_rate"].flatMap { Double($0) },
+                    threshold: kv["threshold"].flatMap { Double($0) }, by: kv["by"], why: why)
+            }
+            return nil
+        }
     }
 
     var now_ms: Int
     var store: String
+    /// While the store is down: when the breakers below were last read (unix ms), else nil.
+    var as_of_ms: Int?
+    /// While the store is down: why the read failed.
+    var error: String?
     var total: Int
     var truncated: Bool
     var breakers: [Breaker]

@@ -22,15 +22,16 @@ enum FleetMetrics {
             return
         }
         gauge(r, "breakerd_breakers", "Breakers with state in Redis (the fleet's)").set(to: Double(view.total))
-        gauge(r, "breakerd_breakers_reported", "Breakers reported in this scrape (capped by --http-max-breakers)")
+        gauge(r, "breakerd_breakers_reported", "Breakers reported in this scrape (at most HTTPConfiguration.maxBreakers, 1000 by default)")
             .set(to: Double(view.breakers.count))
         for b in view.breakers {
             let s = b.snapshot
             let name = [("breaker", s.name)]
-            for state in BreakerState.allCases {
-                gauge(r, "breakerd_breaker_state", name + [("state", state.rawValue)],
-                    "1 for the breaker's current state, 0 for the others"
-                ).set(to: state == s.state ? 1 : 0)
+            let state = b.effectiveState
+            for each in BreakerState.allCases {
+                gauge(r, "breakerd_breaker_state", name + [("state", each.rawValue)],
+                    "1 for the breaker's current state (open ends when its open time does), 0 for the others"
+                ).set(to: each == state ? 1 : 0)
             }
             for mode in BreakerMode.allCases {
                 gauge(r, "breakerd_breaker_mode", name + [("mode", mode.rawValue)],

@@ -10,6 +10,15 @@ struct FleetView: Sendable {
         var snapshot: BreakerSnapshot
         var policy: BreakerPolicy?
         var history: [String]
+
+        /// The state as a call would find it now. Redis keeps `open` until the next acquire moves
+        /// it, but once the open time is over (retry_after 0, no operator holding it open) the next
+        /// call is a half-open trial: the gauge and the page say so without waiting for that call.
+        var effectiveState: BreakerState {
+            let s = snapshot
+            if s.state == .open && s.mode != .forcedOpen && s.retryAfterMs <= 0 { return .halfOpen }
+            return s.state
+        }
     }
 
     var breakers: [Breaker]

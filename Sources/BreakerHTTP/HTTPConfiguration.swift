@@ -16,6 +16,20 @@ public struct HTTPConfiguration: Sendable {
     public var idleTimeout: Duration
     /// An event stream gets a comment line this often, so proxies keep it and a gone peer is noticed.
     public var heartbeat: Duration
+    /// The bearer token every path but /healthz needs (`--http-token`); nil leaves HTTP open, which
+    /// `validate()` allows on loopback only.
+    public var token: String?
+    /// With a token set, basic auth as `admin` with this password is let in too (a browser's way).
+    public var adminPassword: String?
+    /// A token that opens /metrics only (`--metrics-token`), for a scraper that should not read
+    /// the rest.
+    public var metricsToken: String?
+    /// /metrics needs no credentials at all (`--metrics-public`).
+    public var metricsPublic: Bool
+    /// How often the status page's charts take a sample of every breaker.
+    public var sampleInterval: Duration
+    /// How many samples each chart keeps (with the interval: how far back it reaches).
+    public var sampleCount: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -25,7 +39,13 @@ public struct HTTPConfiguration: Sendable {
         maxBreakers: Int = 1000,
         historyCount: Int = 10,
         idleTimeout: Duration = .seconds(60),
-        heartbeat: Duration = .seconds(15)
+        heartbeat: Duration = .seconds(15),
+        token: String? = nil,
+        adminPassword: String? = nil,
+        metricsToken: String? = nil,
+        metricsPublic: Bool = false,
+        sampleInterval: Duration = .seconds(10),
+        sampleCount: Int = 60
     ) {
         self.host = host
         self.port = port
@@ -35,5 +55,31 @@ public struct HTTPConfiguration: Sendable {
         self.historyCount = historyCount
         self.idleTimeout = idleTimeout
         self.heartbeat = heartbeat
+        self.token = token
+        self.adminPassword = adminPassword
+        self.metricsToken = metricsToken
+        self.metricsPublic = metricsPublic
+        self.sampleInterval = sampleInterval
+        self.sampleCount = sampleCount
+    }
+
+    /// Whether `host` is a loopback address, reachable from this machine only.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+
+    /// A reason this configuration must not be served; nil when it may. The operators' plane shows
+    /// every breaker's name, policy and who forced what and why: beyond loopback it needs a token.
+    public func problem() -> String? {
+        for (name, value) in [("--http-token", token), ("--metrics-token", metricsToken)] {
+            if let value, value.isEmpty { return "\(name) is empty" }
+        }
+        if !Self.isLoopback(host) && token == nil {
+            return "--http \(host):\(port) is beyond loopback: set --http-token (or BREAKERD_HTTP_TOKEN) to lock it, or bind 127.0.0.1"
+        }
+        if metricsPublic && metricsToken != nil { return "--metrics-public and --metrics-token exclude each other" }
+        if sampleCount < 2 { return "sampleCount must be at least 2" }
+        if sampleInterval <= .zero { return "sampleInterval must be positive" }
+        return nil
     }
 }

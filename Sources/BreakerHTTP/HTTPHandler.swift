@@ -65,7 +65,10 @@ final class HTTPHandler: ChannelInboundHandler {
     private func handle(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
         let keepAlive = request.isKeepAlive
         let isHead = request.method == .HEAD
-        switch routes.route(method: request.method, uri: request.uri) {
+        let peer = context.channel.remoteAddress?.ipAddress ?? "?"
+        switch routes.route(
+            method: request.method, uri: request.uri, authorization: request.headers.first(name: "authorization"), peer: peer)
+        {
         case .eventStream:
             startStream(request, context: context)
         case .response(let respond):

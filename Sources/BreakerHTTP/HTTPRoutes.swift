@@ -10,15 +10,28 @@ struct HTTPRoutes: Sendable {
     let streams: EventStreams
     let reader: FleetReader
     let historyCount: Int
+    let access: HTTPAccess
+    let samples: BreakerSamples
+    let refusals: RefusalLog
 
     enum Route: Sendable {
         case response(@Sendable () async -> HTTPResponse)
         case eventStream
     }
 
-    /// The route for `method` and `uri` (its query is ignored).
-    func route(method: HTTPMethod, uri: String) -> Route {
+    /// The route for `method` and `uri` (its query is ignored); `authorization` is the request's
+    /// Authorization header, nil when it has none.
+    func route(method: HTTPMethod, uri: String, authorization: String? = nil, peer: String = "") -> Route {
         let path = String(uri.prefix { $0 != "?" && $0 != "#" })
+        guard access.allows(path: path, authorization: authorization) else {
+            metrics.httpAuthFailed()
+            refusals.refused(peer: peer, path: path)
+            return .response {
+                .text(
+                    .unauthorized, "unauthorized: send Authorization: Bearer <token>, or basic auth as admin\n",
+                    headers: HTTPAccess.challenges)
+            }
+        }
         let known = ["/", "/index.html", "/metrics", "/api/breakers", "/healthz", "/events"]
         guard known.contains(path) else {
             return .response { .text(.notFound, "not found: try /, /metrics, /api/breakers, /healthz or /events\n") }
@@ -47,21 +60,31 @@ struct HTTPRoutes: Sendable {
             storeUp: fleet != nil && server.health.isUp, openConnections: server.openConnections, eventStreams: streams.count)
         var body = metrics.registry.emitToBuffer()
         FleetMetrics.emit(fleet, into: &body)
+        ProcessMetrics.emit(into: &body)
         return HTTPResponse(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
     }
 
     func breakersJSON() async -> HTTPResponse {
+        let now = BreakerSamples.nowMs()
+        func document(_ view: FleetView, store: String) -> BreakersDocument {
+            BreakersDocument(
+                now_ms: now, store: store, total: view.total, truncated: view.truncated,
+                breakers: view.breakers.map {
+                    BreakersDocument.Breaker($0, samples: samples.samples(of: $0.snapshot.name), intervalMs: samples.intervalMs)
+                },
+                default_policy_changes: metrics.recentDefaultPolicyChanges)
+        }
         do {
             let view = try await reader.read(historyCount: historyCount)
-            let doc = BreakersDocument(
-                now_ms: Int((Date().timeIntervalSince1970 * 1000).rounded()), store: "up", total: view.total,
-                truncated: view.truncated, breakers: view.breakers.map(BreakersDocument.Breaker.init),
-                default_policy_changes: metrics.recentDefaultPolicyChanges)
-            return HTTPResponse(.ok, contentType: "application/json", body: doc.encoded())
+            samples.remember(view, at: now)
+            return HTTPResponse(.ok, contentType: "application/json", body: document(view, store: "up").encoded())
         } catch {
-            let message = (try? JSONEncoder().encode(["error": "store unavailable: \(error.message)", "store": "down"]))
-                .map(Array.init) ?? Array("{}".utf8)
-            return HTTPResponse(.serviceUnavailable, contentType: "application/json", body: message)
+            // The last breakers read, marked with when: the page shows them as the last known state
+            // rather than nothing. Without any read since start, the list is empty.
+            var doc = document(samples.lastGood?.view ?? FleetView(breakers: [], total: 0), store: "down")
+            doc.as_of_ms = samples.lastGood?.at
+            doc.error = "store unavailable: \(error.message)"
+            return HTTPResponse(.serviceUnavailable, contentType: "application/json", body: doc.encoded())
         }
     }
 

@@ -1,8 +1,14 @@
 /// The status page: one self-contained document (inline CSS and JS, nothing loaded from elsewhere).
 /// It reads /api/breakers, listens to /events with EventSource and re-reads /api/breakers when an
-/// event arrives, so it follows the fleet without a reload. Cards carry `data-breaker`,
-/// `data-state` and `data-mode`, and `<body>` carries `data-live`, `data-events` and
-/// `data-refreshes`, for people's tools and the browser test alike.
+/// event arrives, so it follows the fleet without a reload. Each card has small charts of the
+/// breaker's trend (kept by the HTTP layer, `trend` in the JSON) and, while it is not closed, the
+/// figures that opened it. While Redis (or breakerd) cannot be read it keeps showing the last known
+/// state under a banner that says so. Cards carry `data-breaker`, `data-state` and `data-mode`, and
+/// `<body>` carries `data-live`, `data-events`, `data-refreshes` and `data-stale`, for people's tools
+/// and the browser test alike.
+///
+/// Requests are relative and same-origin, so a browser that was let in by basic auth sends the same
+/// credentials with the page's fetch and EventSource calls.
 extension StatusPage {
     static let html = #"""
 <!doctype html>
@@ -50,6 +56,23 @@ section.wide { grid-column:1 / -1; background:var(--card); border:1px solid var(
 section.wide h2 { font-size:1rem; margin:0 0 .3rem; }
 #events li, #defaults li { font:12px/1.5 ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap:anywhere; }
 .empty { color:var(--dim); }
+.charts { display:grid; grid-template-columns:repeat(3, 1fr); gap:.5rem; margin-top:.6rem; }
+.chart { min-width:0; } .chart .k { display:flex; justify-content:space-between; gap:.3rem; font-size:.7rem; color:var(--dim); white-space:nowrap; }
+.chart .k span { overflow:hidden; text-overflow:ellipsis; }
+.chart .k b { color:var(--ink); font-weight:600; font-variant-numeric:tabular-nums; }
+svg.spark { display:block; width:100%; height:30px; border-radius:3px; background:color-mix(in srgb, var(--line) 40%, transparent); }
+svg.spark polyline { fill:none; stroke-width:1.6; vector-effect:non-scaling-stroke; stroke-linejoin:round; }
+svg.spark polygon { stroke:none; opacity:.15; }
+svg.spark line { stroke:var(--ink); stroke-width:1; stroke-dasharray:2 2; opacity:.5; vector-effect:non-scaling-stroke; }
+.calls polyline { stroke:#0969da; } .calls polygon { fill:#0969da; }
+.denies polyline { stroke:var(--open); } .denies polygon { fill:var(--open); }
+.rate polyline { stroke:var(--half); } .rate polygon { fill:var(--half); }
+.span { font-size:.7rem; color:var(--dim); margin-top:.15rem; text-align:right; }
+.trip { margin-top:.5rem; padding:.4rem .5rem; border-radius:6px; font-size:.85rem; background:color-mix(in srgb, var(--open) 11%, transparent); overflow-wrap:anywhere; }
+.trip b { color:var(--open); }
+#banner { display:none; padding:.55rem 1rem; background:var(--open); color:#fff; font-weight:600; font-size:.9rem; }
+body[data-stale="1"] #banner { display:block; }
+body[data-stale="1"] #breakers .card { opacity:.8; }
 </style>
 </head>
 <body>
@@ -60,6 +83,7 @@ section.wide h2 { font-size:1rem; margin:0 0 .3rem; }
   <span id="count" class="pill">…</span>
   <span id="updated" class="t"></span>
 </header>
+<div id="banner" role="status"></div>
 <main id="breakers" aria-live="polite"><p class="empty">Loading breakers…</p></main>
 <main>
   <section class="wide"><h2>Live events</h2><ol id="events"><li class="empty">none yet</li></ol></section>
@@ -69,6 +93,9 @@ section.wide h2 { font-size:1rem; margin:0 0 .3rem; }
 "use strict";
 const $ = (s) => document.querySelector(s);
 function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; }
+// Same-origin URLs without the user:password@ a page opened with credentials has in its own
+// address (fetch refuses such URLs); the browser's auth cache supplies the credentials.
+function here(path) { return new URL(path, location.origin + location.pathname).href; }
 let doc = null, fetchedAt = 0, skew = 0, busy = false, again = false, received = 0;
 
 function parseEvent(line) {
@@ -101,11 +128,64 @@ function historyItem(line) {
   return li;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+// A sparkline of `values` (oldest first) scaled to `top`, with an optional dashed line at `mark`.
+function spark(values, top, cls, mark) {
+  const w = 100, h = 30, svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h); svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("class", "spark " + cls); svg.dataset.points = String(values.length);
+  const hi = Math.max(top || 0, ...values, 1e-9), n = values.length;
+  const xy = values.map((v, i) => [(n > 1 ? i * w / (n - 1) : w).toFixed(2), (h - 2 - (v / hi) * (h - 4)).toFixed(2)]);
+  if (n) {
+    const area = document.createElementNS(SVG, "polygon");
+    area.setAttribute("points", xy[0][0] + "," + h + " " + xy.map((p) => p.join(",")).join(" ") + " " + xy[n - 1][0] + "," + h);
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", xy.map((p) => p.join(",")).join(" "));
+    svg.append(area, line);
+  }
+  if (mark !== undefined) {
+    const y = (h - 2 - (mark / hi) * (h - 4)).toFixed(2), m = document.createElementNS(SVG, "line");
+    m.setAttribute("x1", "0"); m.setAttribute("x2", String(w)); m.setAttribute("y1", y); m.setAttribute("y2", y); svg.append(m);
+  }
+  return svg;
+}
+
+function charts(b, threshold) {
+  const t = b.trend || { at: [], calls: [], denies: [], failure_rate: [] };
+  const box = el("div", "charts");
+  const chart = (name, cls, values, now, top, mark) => {
+    const f = el("div", "chart " + cls); const k = el("div", "k");
+    k.append(el("span", "", name), el("b", "", now)); f.append(k, spark(values, top, cls, mark)); return f;
+  };
+  const last = (a) => (a.length ? a[a.length - 1] : 0);
+  box.append(chart("calls in window", "calls", t.calls, String(last(t.calls)), 0),
+    chart("denies", "denies", t.denies, String(t.denies.reduce((x, y) => x + y, 0)), 0),
+    chart("failure rate", "rate", t.failure_rate, pct(last(t.failure_rate)), 1, threshold));
+  const wrap = el("div"); wrap.dataset.samples = String(t.at.length); wrap.append(box);
+  const span = t.at.length > 1 ? t.at[t.at.length - 1] - t.at[0] : 0;
+  wrap.append(el("div", "span", t.at.length ? "last " + (span >= 60000 ? Math.round(span / 60000) + " min" : Math.round(span / 1000) + " s") + " · denies through this breakerd" : "no samples yet"));
+  return wrap;
+}
+
+function tripBox(o, threshold) {
+  const d = el("div", "trip");
+  d.append(el("b", "", "Opened " + clock(o.at)), " (" + ago(o.at) + ")");
+  let why = "";
+  if (o.failure_rate !== undefined) why = "failure rate " + pct(o.failure_rate) + " ≥ " + pct(o.threshold ?? threshold) + " over " + o.calls + " calls (" + o.failures + " failed)";
+  else if (o.slow_rate !== undefined) why = "slow-call rate " + pct(o.slow_rate) + " ≥ " + pct(o.threshold ?? 0) + " over " + o.calls + " calls (" + o.slow + " slow)";
+  else why = (o.reason || "").replace("_", " ");
+  d.append(": " + why);
+  if (o.by) d.append(el("span", "who", " by " + o.by));
+  if (o.why) d.append(" — “" + o.why + "”");
+  return d;
+}
+
 function card(b) {
-  const c = el("article", "card " + b.state);
-  c.dataset.breaker = b.name; c.dataset.state = b.state; c.dataset.mode = b.mode;
+  const st = b.effective_state || b.state;
+  const c = el("article", "card " + st);
+  c.dataset.breaker = b.name; c.dataset.state = st; c.dataset.mode = b.mode;
   const top = el("div", "top");
-  top.append(el("h2", "", b.name), el("span", "pill state " + b.state, b.state.replace("_", "-")));
+  top.append(el("h2", "", b.name), el("span", "pill state " + st, st.replace("_", "-")));
   c.append(top);
   if (b.mode !== "auto") {
     const m = el("div", "mode");
@@ -119,19 +199,24 @@ function card(b) {
   const figs = el("div", "figs");
   const fig = (v, k, cls) => { const f = el("div", "fig " + (cls || "")); f.append(el("div", "v", v), el("div", "k", k)); return f; };
   const win = b.window_ms ? " in " + Math.round(b.window_ms / 1000) + " s" : " in window";
-  figs.append(fig(pct(b.failure_rate), "failure rate"), fig(String(b.calls), "calls" + win),
-    fig(b.trials + "/" + b.permits, "live trials"));
-  c.append(figs);
   const threshold = b.failure_rate_threshold || 0.5;
-  const bar = el("div", "bar" + (b.failure_rate >= threshold ? " hot" : ""));
-  const fill = el("span"); fill.style.width = Math.min(100, b.failure_rate * 100) + "%";
+  // The window is cleared at a trip: while not closed, the figures shown are the ones that opened it.
+  const o = st !== "closed" ? b.opened_by : null;
+  const rate = o && o.failure_rate !== undefined ? o.failure_rate : b.failure_rate;
+  if (o) figs.append(fig(pct(rate), "failure rate at trip"), fig(String(o.calls ?? 0), "calls at trip"), fig(b.trials + "/" + b.permits, "live trials"));
+  else figs.append(fig(pct(b.failure_rate), "failure rate"), fig(String(b.calls), "calls" + win), fig(b.trials + "/" + b.permits, "live trials"));
+  c.append(figs);
+  const bar = el("div", "bar" + (rate >= threshold ? " hot" : ""));
+  const fill = el("span"); fill.style.width = Math.min(100, rate * 100) + "%";
   const mark = el("i"); mark.style.left = "calc(" + Math.min(100, threshold * 100) + "% - 1px)";
   bar.append(fill, mark); c.append(bar);
-  let sub = b.failures + " failed, " + b.slow + " slow (" + pct(b.slow_rate) + ") · trips at " + pct(threshold);
+  let sub = (o ? (o.failures ?? o.slow ?? 0) + (o.failures !== undefined ? " failed" : " slow") + " at trip" : b.failures + " failed, " + b.slow + " slow (" + pct(b.slow_rate) + ")") + " · trips at " + pct(threshold);
   if (b.min_calls) sub += " after " + b.min_calls + " calls";
   c.append(el("div", "sub", sub));
+  if (o) c.append(tripBox(o, threshold));
+  c.append(charts(b, threshold));
   const retry = el("div", "sub retry"); retry.dataset.retry = b.retry_after_ms; retry.dataset.state = b.mode === "auto" ? b.state : ""; c.append(retry);
-  const d = el("details"); d.open = b.state !== "closed" || b.mode !== "auto";
+  const d = el("details"); d.open = st !== "closed" || b.mode !== "auto";
   d.append(el("summary", "", "recent transitions (" + b.history.length + ")"));
   const ol = el("ol", "hist");
   for (const line of b.history) ol.append(historyItem(line));
@@ -153,11 +238,11 @@ function render() {
   const main = $("#breakers"), open = new Set();
   for (const d of main.querySelectorAll("article")) if (d.querySelector("details")?.open) open.add(d.dataset.breaker);
   // Trouble first: open, then half-open, then forced modes, then the rest, each by name.
-  const rank = (b) => (b.state === "open" ? 0 : b.state === "half_open" ? 1 : b.mode !== "auto" ? 2 : 3);
+  const rank = (b) => { const s = b.effective_state || b.state; return s === "open" ? 0 : s === "half_open" ? 1 : b.mode !== "auto" ? 2 : 3; };
   const sorted = [...doc.breakers].sort((a, b) => rank(a) - rank(b) || (a.name < b.name ? -1 : 1));
   main.replaceChildren(...(sorted.length ? sorted.map(card) : [el("p", "empty", "No breakers in Redis yet.")]));
   for (const a of main.querySelectorAll("article")) if (open.has(a.dataset.breaker)) a.querySelector("details").open = true;
-  const bad = doc.breakers.filter((b) => b.state !== "closed").length;
+  const bad = doc.breakers.filter((b) => (b.effective_state || b.state) !== "closed").length;
   $("#count").textContent = doc.total + " breakers" + (bad ? " · " + bad + " not closed" : "") + (doc.truncated ? " (first " + doc.breakers.length + ")" : "");
   const list = $("#defaults");
   list.replaceChildren(...(doc.default_policy_changes.length
@@ -172,19 +257,40 @@ function setStore(up, detail) {
   s.className = "pill" + (up ? "" : " store-down"); document.body.dataset.store = up ? "up" : "down";
 }
 
+// The breakers can't be read now: keep showing the last known ones (ours, or breakerd's if newer)
+// under a banner that says since when, or say plainly that none were ever read.
+function stale(why, last) {
+  if (last && last.as_of_ms && (!doc || last.as_of_ms >= (doc.as_of_ms || doc.now_ms))) {
+    doc = last; fetchedAt = Date.now() - (last.now_ms - last.as_of_ms); skew = last.now_ms - Date.now();
+  }
+  document.body.dataset.stale = "1";
+  const banner = $("#banner");
+  if (doc && doc.breakers) {
+    const at = doc.as_of_ms || doc.now_ms;
+    banner.textContent = why + ": showing the last known state, read at " + clock(at) + " (" + ago(at) + ")";
+    banner.dataset.asOf = String(at);
+    render();
+  } else {
+    banner.textContent = why + ": no breakers read since this breakerd started";
+    $("#breakers").replaceChildren(el("p", "empty", why + ". breakerd has not read the breakers since it started; this page fills in once it can."));
+  }
+}
+
 async function refresh() {
   if (busy) { again = true; return; }
   busy = true;
   try {
-    const r = await fetch("api/breakers", { cache: "no-store" });
+    const r = await fetch(here("api/breakers"), { cache: "no-store" });
     const j = await r.json();
-    if (!r.ok) { setStore(false, j.error || r.status); return; }
+    if (!r.ok) { setStore(false, j.error || r.status); stale("Redis is unreachable", j); return; }
     doc = j; fetchedAt = Date.now(); skew = j.now_ms - fetchedAt;
+    document.body.dataset.stale = "0";
     setStore(true); render();
     $("#updated").textContent = "updated " + clock(j.now_ms);
     document.body.dataset.refreshes = String(1 + (+document.body.dataset.refreshes || 0));
   } catch (e) {
     setStore(false, "breakerd unreachable");
+    stale("breakerd is unreachable", null);
   } finally {
     busy = false;
     if (again) { again = false; refresh(); }
@@ -201,7 +307,7 @@ function addEvent(line) {
 }
 
 function connect() {
-  const live = $("#live"), es = new EventSource("events");
+  const live = $("#live"), es = new EventSource(here("events"));
   es.addEventListener("ready", () => { live.textContent = "live"; live.className = "pill live on"; document.body.dataset.live = "1"; refresh(); });
   es.addEventListener("transition", (m) => { addEvent(m.data); refresh(); });
   es.onerror = () => { live.textContent = "reconnecting"; live.className = "pill live off"; document.body.dataset.live = "0"; };

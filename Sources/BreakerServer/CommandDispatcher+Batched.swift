@@ -50,7 +50,7 @@ extension CommandDispatcher {
         case .unknownPermit:
             return .error("ERR unknown permit '\(r.permit)' for breaker '\(r.name)'")
         case .ok(let state):
-            observer.reported(breaker: r.name.value, outcome: r.outcome, replica: session.name)
+            observer.reported(breaker: r.name.value, outcome: r.outcome, replica: session.name, latencyMs: r.latency)
             return CommandResult(.simpleString("OK \(state.rawValue)"))
         }
     }

@@ -96,7 +96,7 @@ extension CommandDispatcher {
             let (state, effect) = local.report(name.value, permit: permit, outcome: outcome, latencyMs: latency)
             guard effect != nil else { return .error("ERR unknown permit '\(permit)' for breaker '\(name)'") }
             stats.degradedAnswers.add(1, ordering: .relaxed)
-            observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
+            observer.reported(breaker: name.value, outcome: outcome, replica: session.name, latencyMs: latency)
             return CommandResult(.simpleString("OK \(state.rawValue) degraded"))
         }
         do {
@@ -105,7 +105,7 @@ extension CommandDispatcher {
             }
             storeAnswered()
             logEvents(result.events)
-            observer.reported(breaker: name.value, outcome: outcome, replica: session.name)
+            observer.reported(breaker: name.value, outcome: outcome, replica: session.name, latencyMs: latency)
             return CommandResult(.simpleString("OK \(result.state.rawValue)"))
         } catch where error.code == .unavailable {
             // The outcome of a shared permit cannot reach the shared window and is dropped: counting

@@ -17,6 +17,9 @@ public protocol BreakerServerObserver: Sendable {
     func acquired(breaker: String, result: AcquireResultKind, replica: String)
     /// A REPORT was accepted. `replica` as for `acquired`.
     func reported(breaker: String, outcome: Outcome, replica: String)
+    /// A REPORT was accepted; `latencyMs` is the call's latency the replica gave (`LATENCY <ms>`),
+    /// nil when it gave none. Observers that want the latency implement this one.
+    func reported(breaker: String, outcome: Outcome, replica: String, latencyMs: Int?)
     /// A store call this process made moved a breaker from one state to another.
     func transitioned(breaker: String, from: BreakerState, to: BreakerState)
     /// One store call (a script or a read) took `duration`; `operation` names it (acquire, report, ...).
@@ -34,6 +37,9 @@ extension BreakerServerObserver {
     public func commandExecuted(_ name: String) {}
     public func acquired(breaker: String, result: AcquireResultKind, replica: String) {}
     public func reported(breaker: String, outcome: Outcome, replica: String) {}
+    public func reported(breaker: String, outcome: Outcome, replica: String, latencyMs: Int?) {
+        reported(breaker: breaker, outcome: outcome, replica: replica)
+    }
     public func transitioned(breaker: String, from: BreakerState, to: BreakerState) {}
     public func storeCall(_ operation: String, duration: Duration, succeeded: Bool) {}
     public func defaultPolicyChanged(_ line: String) {}
@@ -43,3 +49,8 @@ extension BreakerServerObserver {
 
 /// The observer of a server nobody watches.
 struct NoObserver: BreakerServerObserver {}
+
+/// What this build of breakerd calls itself (INFO's `breakerd_version`, /metrics' `breakerd_build_info`).
+public enum BreakerdBuild {
+    public static var version: String { CommandDispatcher.breakerdVersion }
+}

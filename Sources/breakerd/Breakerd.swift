@@ -28,6 +28,19 @@ struct Breakerd: AsyncParsableCommand {
     @Option(help: "Address of the operators' HTTP endpoint (/metrics, /api/breakers, /healthz, the status page), HOST:PORT, or off (env BREAKERD_HTTP).")
     var http: String = env("BREAKERD_HTTP") ?? "127.0.0.1:7421"
 
+    @Option(
+        help: """
+            Bearer token every HTTP path but /healthz needs; basic auth as admin with --admin-password works too. \
+            Required when --http is beyond loopback (env BREAKERD_HTTP_TOKEN).
+            """)
+    var httpToken: String?
+
+    @Option(help: "A token that opens /metrics only, for Prometheus (env BREAKERD_METRICS_TOKEN).")
+    var metricsToken: String?
+
+    @Flag(help: "Serve /metrics without credentials even when --http-token is set (env BREAKERD_METRICS_PUBLIC=1 or true).")
+    var metricsPublic = false
+
     @Option(help: "Shared Redis: redis://[user:password@]host:port[/db] or unix:///path (env BREAKERD_REDIS). Default: a private redis-server.")
     var redis: String?
 
@@ -106,6 +119,12 @@ struct Breakerd: AsyncParsableCommand {
         where value < 0 {
             throw ValidationError("\(flag) must be 0 or more, got \(value)")
         }
+        var httpConfiguration = HTTPConfiguration(host: httpAddress?.host ?? "127.0.0.1", port: httpAddress?.port ?? 0)
+        httpConfiguration.token = httpToken ?? Self.env("BREAKERD_HTTP_TOKEN")
+        httpConfiguration.metricsToken = metricsToken ?? Self.env("BREAKERD_METRICS_TOKEN")
+        httpConfiguration.metricsPublic = metricsPublic || ["1", "true", "yes"].contains(Self.env("BREAKERD_METRICS_PUBLIC") ?? "")
+        httpConfiguration.adminPassword = adminPassword ?? Self.env("BREAKERD_ADMIN_PASSWORD")
+        if httpAddress != nil, let problem = httpConfiguration.problem() { throw ValidationError(problem) }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         if let problem = BreakerKeys.validatePrefix(keyPrefix) { throw ValidationError("--key-prefix: \(problem)") }
         var policy = BreakerPolicy()
@@ -164,7 +183,7 @@ struct Breakerd: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if let httpAddress {
             let httpServer = BreakerHTTPServer(
-                configuration: HTTPConfiguration(host: httpAddress.host, port: httpAddress.port),
+                configuration: httpConfiguration,
                 server: server, metrics: metrics, logger: logger)
             services.append(.init(service: httpServer))
         }

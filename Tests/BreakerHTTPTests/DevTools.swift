@@ -1,12 +1,14 @@
 import BreakerServerTestSupport
 import Foundation
 import RedisTestSupport
+import Synchronization
 
 /// Debian's chromium, headless, with its DevTools port open, so a test can read the live page's DOM
 /// while the page keeps running (no reload, no second load).
 final class HeadlessChromium: @unchecked Sendable {
     private let process: Process
     private let profile: URL
+    private let closed = Atomic<Bool>(false)
     let devToolsPort: Int
 
     private init(process: Process, profile: URL, devToolsPort: Int) {
@@ -73,7 +75,9 @@ final class HeadlessChromium: @unchecked Sendable {
         throw TestRedisError("chromium lists no page for \(url)")
     }
 
+    /// Stops the browser and removes its profile; once, however often it is called.
     func close() async {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
         _ = try? await offPool {
             self.process.terminate()
             let deadline = Date().addingTimeInterval(10)
@@ -119,23 +123,46 @@ final class DevToolsPage: @unchecked Sendable {
 
     /// Evaluates `expression` in the page and returns its value as a string (JSON.stringify it for objects).
     func evaluate(_ expression: String) async throws -> String {
-        try await offPool {
+        let reply = try await call("Runtime.evaluate", ["expression": expression, "returnByValue": true])
+        let result = (reply["result"] as? [String: Any])?["result"] as? [String: Any]
+        if let value = result?["value"] { return value as? String ?? "\(value)" }
+        return ""
+    }
+
+    /// Sends one DevTools command and returns its reply (the whole message: `result` or `error`).
+    func call(_ method: String, _ params: [String: Any] = [:]) async throws -> [String: Any] {
+        let message = try JSONSerialization.data(withJSONObject: ["method": method, "params": params])
+        let frame = try await offPool { () throws -> Data in
             self.nextID += 1
             let id = self.nextID
-            let message: [String: Any] = [
-                "id": id, "method": "Runtime.evaluate", "params": ["expression": expression, "returnByValue": true],
-            ]
-            try self.sendText(try JSONSerialization.data(withJSONObject: message))
+            var object = (try JSONSerialization.jsonObject(with: message) as? [String: Any]) ?? [:]
+            object["id"] = id
+            try self.sendText(try JSONSerialization.data(withJSONObject: object))
             while true {
-                let frame = try self.readMessage()
-                guard let reply = (try? JSONSerialization.jsonObject(with: Data(frame))) as? [String: Any],
+                let frame = Data(try self.readMessage())
+                guard let reply = (try? JSONSerialization.jsonObject(with: frame)) as? [String: Any],
                     reply["id"] as? Int == id
                 else { continue }
-                let result = (reply["result"] as? [String: Any])?["result"] as? [String: Any]
-                if let value = result?["value"] { return value as? String ?? "\(value)" }
-                return ""
+                return frame
             }
         }
+        return (try JSONSerialization.jsonObject(with: frame) as? [String: Any]) ?? [:]
+    }
+
+    /// A PNG of the page as it is now, `width` × `height` CSS pixels, written to `file`.
+    @discardableResult
+    func screenshot(width: Int, height: Int, to file: URL) async throws -> Data {
+        _ = try await call(
+            "Emulation.setDeviceMetricsOverride",
+            ["width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600])
+        let reply = try await call("Page.captureScreenshot", ["format": "png", "captureBeyondViewport": false])
+        let encoded = ((reply["result"] as? [String: Any])?["data"] as? String) ?? ""
+        guard let data = Data(base64Encoded: encoded), !data.isEmpty else {
+            throw TestRedisError("no screenshot: \(reply)")
+        }
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: file)
+        return data
     }
 
     private func sendText(_ payload: Data) throws {

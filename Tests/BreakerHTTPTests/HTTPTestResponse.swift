@@ -7,11 +7,14 @@ struct HTTPTestResponse: Sendable {
     var status: Int
     var headers: [String: String]
     var body: String
+    /// Every header line as sent (`headers` keeps only the last of a repeated name).
+    var headerLines: [String] = []
 
-    static func fetch(port: Int, path: String, method: String = "GET") async throws -> HTTPTestResponse {
+    static func fetch(port: Int, path: String, method: String = "GET", headers: [String] = []) async throws -> HTTPTestResponse {
         let socket = try await TestSocket.connect(port: port)
+        let extra = headers.map { $0 + "\r\n" }.joined()
         return try await offPool {
-            try socket.sendAll(Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+            try socket.sendAll(Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)Connection: close\r\n\r\n".utf8))
             var data: [UInt8] = []
             while true {
                 let chunk = try socket.receive()
@@ -40,7 +43,8 @@ struct HTTPTestResponse: Sendable {
                 headers[line[..<c].lowercased()] = line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)
             }
         }
-        return HTTPTestResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
+        return HTTPTestResponse(
+            status: status, headers: headers, body: String(text[split.upperBound...]), headerLines: Array(lines.dropFirst()))
     }
 
     /// Prometheus text as series -> value (`name{labels}` exactly as emitted).

@@ -20,12 +20,16 @@ struct HTTPTestServer {
 
     static func start(
         endpoint: RedisEndpoint = TestRedis.endpoint,
-        deadlineMs: Int = 500,
+        // Generous: beside the whole parallel suite on two cores a store call can take a second,
+        // and a degraded answer would change what these tests count.
+        deadlineMs: Int = 2000,
+        policy: BreakerPolicy = fastPolicy,
+        logs: LogCapture? = nil,
         configure: (inout HTTPConfiguration) -> Void = { _ in }
     ) async throws -> HTTPTestServer {
         let metrics = BreakerMetrics(maxReplicaLabels: 2)
         let base = try await TestServer.start(
-            prefix: TestRedis.uniquePrefix("http"), endpoint: endpoint, policy: fastPolicy, deadlineMs: deadlineMs,
+            prefix: TestRedis.uniquePrefix("http"), endpoint: endpoint, policy: policy, deadlineMs: deadlineMs, logs: logs,
             observer: metrics)
         var configuration = HTTPConfiguration(host: "127.0.0.1", port: 0)
         configure(&configuration)
@@ -38,8 +42,8 @@ struct HTTPTestServer {
         try await base.connect()
     }
 
-    func get(_ path: String, method: String = "GET") async throws -> HTTPTestResponse {
-        try await HTTPTestResponse.fetch(port: httpPort, path: path, method: method)
+    func get(_ path: String, method: String = "GET", headers: [String] = []) async throws -> HTTPTestResponse {
+        try await HTTPTestResponse.fetch(port: httpPort, path: path, method: method, headers: headers)
     }
 
     /// `count` acquires, each reported with `outcome`, through `client`.

@@ -66,6 +66,9 @@ public final class BreakerMetrics: BreakerServerObserver {
         "breakerd_open_connections": "RESP client connections open now",
         "breakerd_http_event_streams": "/events streams open now",
         "breakerd_http_auth_failures_total": "HTTP requests refused for missing or wrong credentials",
+        "breakerd_auth_failures_total": "AUTH (and HELLO ... AUTH) attempts refused on the RESP port",
+        "breakerd_outcomes_lost_total": "Acknowledged batched-mode outcomes that could not be folded into Redis within their retry budget, by breaker",
+        "breakerd_connections_closed_total": "RESP connections this process closed itself, by reason (idle, partial_request, output_limit, reserve_unauthenticated)",
     ]
 
     public init(
@@ -187,6 +190,18 @@ public final class BreakerMetrics: BreakerServerObserver {
 
     /// An HTTP request was refused for its credentials.
     func httpAuthFailed() { httpAuthFailures.increment() }
+
+    public func authFailed() {
+        counter("breakerd_auth_failures_total", []).increment()
+    }
+
+    public func outcomesLost(breaker: String, count: Int) {
+        counter("breakerd_outcomes_lost_total", [("breaker", breakerLabels.label(for: breaker))]).increment(by: Int64(count))
+    }
+
+    public func connectionClosed(reason: String) {
+        counter("breakerd_connections_closed_total", [("reason", reason)]).increment()
+    }
 
     /// Sets the gauges that describe this process now; called before each scrape.
     func update(storeUp up: Bool, openConnections connections: Int, eventStreams: Int) {

@@ -81,6 +81,7 @@ extension CommandDispatcher: ConnectionCommandRunner {
 
     func connectionClosed(_ id: Int, peer: String, reason: ConnectionCloseReason) {
         stats.countClose(reason)
+        observer.connectionClosed(reason: reason.rawValue)
         logger.notice("closed a connection", metadata: ["peer": "\(peer)", "reason": "\(reason.rawValue)"])
     }
 }

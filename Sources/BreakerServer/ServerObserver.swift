@@ -31,6 +31,8 @@ public protocol BreakerServerObserver: Sendable {
     func authFailed()
     /// Batched mode could not fold `count` acknowledged outcomes into Redis: they are lost.
     func outcomesLost(breaker: String, count: Int)
+    /// A limit closed a connection: `idle`, `partial_request`, `output_limit`, `reserve_unauthenticated`.
+    func connectionClosed(reason: String)
 }
 
 extension BreakerServerObserver {
@@ -45,6 +47,7 @@ extension BreakerServerObserver {
     public func defaultPolicyChanged(_ line: String) {}
     public func authFailed() {}
     public func outcomesLost(breaker: String, count: Int) {}
+    public func connectionClosed(reason: String) {}
 }
 
 /// The observer of a server nobody watches.

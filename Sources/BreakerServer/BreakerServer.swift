@@ -25,6 +25,7 @@ public final class BreakerServer: Service, Sendable {
     private let connections = ConnectionRegistry()
     private let refresher = Mutex<Task<Void, Never>?>(nil)
     private let flusher = Mutex<Task<Void, Never>?>(nil)
+    private let trimmer = Mutex<Task<Void, Never>?>(nil)
 
     /// `health` should also be the store's Redis client `onStateChange` observer, so INFO and the
     /// log follow connection losses as well as failed calls.
@@ -166,7 +167,28 @@ public final class BreakerServer: Service, Sendable {
                 metadata: ["address": "\(configuration.host)"])
         }
         startRefreshingDefaults()
+        startReturningMemory()
         await startFlushing()
+    }
+
+    /// Every few seconds, when connections have closed since the last look, freed memory goes back
+    /// to the kernel (see MemoryReturner): resident memory falls back after a burst of clients.
+    private func startReturningMemory() {
+        let stats = self.stats
+        let task = Task {
+            var lastTotal = stats.totalConnections.load(ordering: .relaxed)
+            var lastOpen = stats.connectedClients.load(ordering: .relaxed)
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                let total = stats.totalConnections.load(ordering: .relaxed)
+                let open = stats.connectedClients.load(ordering: .relaxed)
+                // Closed since the last look: opened minus the growth of what is open now.
+                if (total - lastTotal) - (open - lastOpen) > 0 { MemoryReturner.trim() }
+                lastTotal = total
+                lastOpen = open
+            }
+        }
+        trimmer.withLock { $0 = task }
     }
 
     /// Batched mode: events about a breaker forget what this process knew of it, and every flush
@@ -197,6 +219,7 @@ public final class BreakerServer: Service, Sendable {
         }
         try? await channel?.close()
         refresher.withLock { $0?.cancel() }
+        trimmer.withLock { $0?.cancel() }
         for c in connections.all {
             c.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }

@@ -136,6 +136,7 @@ struct Breakerd: AsyncParsableCommand {
         }
         do { try policy.validate() } catch { throw ValidationError("--policy \(error)") }
 
+        MemoryReturner.limitArenas()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

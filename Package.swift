@@ -246,4 +246,15 @@ if ProcessInfo.processInfo.environment["BREAKERD_FUZZ"] != nil {
             path: "Fuzz/resp-decoder",
             swiftSettings: swiftSettings
         ))
+    package.targets.append(
+        .executableTarget(
+            name: "fuzz-dispatcher",
+            dependencies: [
+                "BreakerServer", "BreakerStore", "Hiredis", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/dispatcher",
+            swiftSettings: swiftSettings
+        ))
 }

@@ -231,3 +231,26 @@ if ProcessInfo.processInfo.environment["BREAKERD_BENCH"] != nil {
             swiftSettings: swiftSettings
         ))
 }
+
+// The libFuzzer targets (Fuzz/) are built only by scripts/fuzz (BREAKERD_FUZZ=1), with
+// -sanitize=fuzzer in their own scratch path, so the normal and test builds never see them.
+if ProcessInfo.processInfo.environment["BREAKERD_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "fuzz-resp-decoder",
+            dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/resp-decoder",
+            swiftSettings: swiftSettings
+        ))
+    package.targets.append(
+        .executableTarget(
+            name: "fuzz-dispatcher",
+            dependencies: [
+                "BreakerServer", "BreakerStore", "Hiredis", "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/dispatcher",
+            swiftSettings: swiftSettings
+        ))
+}

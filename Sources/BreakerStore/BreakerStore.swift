@@ -326,7 +326,7 @@ public final class BreakerStore: Sendable {
     }
 
     private func unexpected(_ reply: RedisReply, _ what: String) -> StoreError {
-        if let e = reply.errorMessage { return StoreError(.redis, "Redis refused \(what): \(e)") }
+        if let e = reply.errorMessage { return StoreError.refused(what, e) }
         return StoreError(.redis, "unexpected reply to \(what): \(reply)")
     }
 

@@ -15,7 +15,7 @@ struct ReplyReader {
         self.function = function
         self.reply = reply
         self.fields = fields
-        if let e = reply.errorMessage { throw StoreError(.redis, "Redis refused \(function.name): \(e)") }
+        if let e = reply.errorMessage { throw StoreError.refused(function.name, e) }
         guard case .string(let bytes) = reply else { throw Self.shape(function, reply, "one text") }
         let e = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard e.count >= fields else { throw Self.shape(function, reply, "at least \(fields) fields") }

@@ -28,4 +28,13 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     init(_ error: RedisError) {
         self.init(.unavailable, error.description)
     }
+
+    /// Redis answered `what` with an error. Errors that mean "not now" — still loading its data
+    /// set, busy with a script, a replica read-only after a failover, a cluster or master down —
+    /// make the store unavailable (ACQUIRE answers degraded, and says so) rather than an error.
+    static func refused(_ what: String, _ message: String) -> StoreError {
+        let code = message.prefix { $0 != " " }
+        let transient: Set<Substring> = ["LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN"]
+        return StoreError(transient.contains(code) ? .unavailable : .redis, "Redis refused \(what): \(message)")
+    }
 }

@@ -53,6 +53,32 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("timeout-ms"), help: "Deadline of each request, in milliseconds.")
     var timeoutMs: Int = 2000
 
+    /// The connection options given before the subcommand (`breakerctl --user admin reset x`, as
+    /// the help shows them) moved behind it, where each subcommand's option group reads them.
+    static func hoisted(_ arguments: [String]) -> [String] {
+        let takesValue: Set<String> = ["--address", "--password", "--user", "--timeout-ms"]
+        var front: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let word = arguments[i]
+            let flag = String(word.prefix { $0 != "=" })
+            guard takesValue.contains(flag) else { break }
+            if word.contains("=") || i + 1 >= arguments.count {
+                front.append(word)
+                i += 1
+            } else {
+                front += [word, arguments[i + 1]]
+                i += 2
+            }
+        }
+        guard !front.isEmpty else { return arguments }
+        var rest = Array(arguments[i...])
+        // Before a `--` that ends the options, if there is one.
+        let end = rest.firstIndex(of: "--") ?? rest.endIndex
+        rest.insert(contentsOf: front, at: end)
+        return rest
+    }
+
     func resolvedAddresses() throws -> [BreakerAddress] {
         let env = ProcessInfo.processInfo.environment
         var texts = addresses
@@ -113,7 +139,7 @@ enum Main {
     static func main() async {
         let command: any ParsableCommand
         do {
-            command = try Breakerctl.parseAsRoot()
+            command = try Breakerctl.parseAsRoot(ConnectionOptions.hoisted(Array(CommandLine.arguments.dropFirst())))
         } catch {
             let code = Breakerctl.exitCode(for: error)
             if code == .success { Breakerctl.exit(withError: error) }

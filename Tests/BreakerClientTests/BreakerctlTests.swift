@@ -77,6 +77,11 @@ import Testing
         #expect(history.status == 0)
         #expect(history.output.contains("closed->open") && history.output.contains("why=drill"))
         #expect(try await runBreakerctl(["reset", name] + admin).status == 0)
+        // The connection options before the subcommand, as --help and the README show them.
+        let before = try await runBreakerctl(admin + ["reset", name])
+        #expect(before.status == 0, "\(before.error)")
+        let nested = try await runBreakerctl(["--user=admin", "--password", "admin-secret"] + at + ["config", "set", name, "min_calls=5"])
+        #expect(nested.status == 0, "\(nested.error)")
         let config = try await runBreakerctl(["config", "get", "default"] + admin)
         #expect(config.status == 0)
         #expect(config.output.contains("min_calls=4"))

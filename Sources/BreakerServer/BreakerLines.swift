@@ -21,6 +21,15 @@ enum BreakerLines {
         p.values.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     }
 
+    /// `OK <state>`, then a word when the outcome counted nothing because of its permit: `stale`
+    /// (issued in an earlier generation) or `expired` (already reported, or its lease ran out).
+    static func report(state: BreakerState, effect: ReportEffect) -> String {
+        switch effect {
+        case .stale, .expired: return "OK \(state.rawValue) \(effect.rawValue)"
+        case .counted, .notCounted, .ignored: return "OK \(state.rawValue)"
+        }
+    }
+
     static func acquire(_ d: AcquireDecision, degraded: Bool = false) -> String {
         let suffix = degraded ? " degraded" : ""
         switch d {

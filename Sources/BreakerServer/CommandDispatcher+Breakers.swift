@@ -106,7 +106,7 @@ extension CommandDispatcher {
             storeAnswered()
             logEvents(result.events)
             observer.reported(breaker: name.value, outcome: outcome, replica: session.name, latencyMs: latency)
-            return CommandResult(.simpleString("OK \(result.state.rawValue)"))
+            return CommandResult(.simpleString(BreakerLines.report(state: result.state, effect: result.effect)))
         } catch where error.code == .unavailable {
             // The outcome of a shared permit cannot reach the shared window and is dropped: counting
             // it locally would mix two windows, and replaying it later would count it in a window

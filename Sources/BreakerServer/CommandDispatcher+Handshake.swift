@@ -96,6 +96,16 @@ extension CommandDispatcher {
         case "INFO":
             let text = "id=\(session.id) addr=\(session.peer) name=\(session.name) user=\(session.role.user) resp=\(session.version.rawValue)\n"
             return CommandResult(.bulk(text))
+        case "HELP":
+            return CommandResult(.array([
+                "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
+                "GETNAME", "    Return the name of the current connection.",
+                "ID", "    Return the ID of the current connection.",
+                "INFO", "    Return information about the current client connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>", "    Accepted and not kept (client libraries send it).",
+                "SETNAME <name>", "    Name the connection: the reporter name in metrics and operators' actions.",
+                "HELP", "    Print this help.",
+            ].map { RESPValue.simpleString($0) }))
         default:
             return .error("ERR unknown subcommand '\(args[0])'. Try CLIENT HELP.")
         }
@@ -117,9 +127,11 @@ extension CommandDispatcher {
         return db == 0 ? .ok() : .error("ERR DB index is out of range")
     }
 
-    func info() -> CommandResult {
+    /// INFO [section ...]: Redis's sections, of those breakerd has (`all`, `everything` and
+    /// `default` or none mean every one); an unknown section gives an empty reply, as Redis does.
+    func info(_ sections: [String] = []) -> CommandResult {
         let uptime = Int(Date().timeIntervalSince(stats.startedAt))
-        let lines = [
+        let all = [
             "# Server",
             "redis_version:\(Self.redisVersion)",
             "breakerd_version:\(Self.breakerdVersion)",
@@ -158,7 +170,18 @@ extension CommandDispatcher {
             "degraded_policy:\(configuration.degradedPolicy.rawValue)",
             "local_breakers:\(local.count)",
         ]
-        return CommandResult(.bulk(lines.joined(separator: "\r\n") + "\r\n"))
+        let wanted = Set(sections.map { $0.lowercased() })
+        var lines: [String] = []
+        var keep = true
+        for line in all {
+            if line.hasPrefix("# ") {
+                let name = line.dropFirst(2).lowercased()
+                keep = wanted.isEmpty || !wanted.isDisjoint(with: ["all", "everything", "default"]) || wanted.contains(name)
+            }
+            if keep { lines.append(line) }
+        }
+        while lines.last == "" { lines.removeLast() }
+        return CommandResult(.bulk(lines.isEmpty ? "" : lines.joined(separator: "\r\n") + "\r\n"))
     }
 
     func command(_ args: [String]) -> CommandResult {

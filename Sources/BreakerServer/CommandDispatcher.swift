@@ -91,7 +91,7 @@ final class CommandDispatcher: Sendable {
         case "AUTH": return await throttled(auth(args, session: &session), session: session)
         case "CLIENT": return client(args, session: &session)
         case "SELECT": return select(args)
-        case "INFO": return info()
+        case "INFO": return info(args)
         case "COMMAND": return command(args)
         case "QUIT": return CommandResult(.simpleString("OK"), close: true)
         // Pub/sub.

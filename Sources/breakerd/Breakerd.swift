@@ -19,7 +19,8 @@ struct Breakerd: AsyncParsableCommand {
             Every option can also be set by the environment variable named in its help; a flag wins over it.
             Without --redis, breakerd starts a private redis-server on a unix socket: that state is shared
             with nobody beyond this host.
-            """
+            """,
+        version: BreakerdBuild.version
     )
 
     @Option(help: "Address to listen on, HOST:PORT (env BREAKERD_LISTEN).")

@@ -105,4 +105,18 @@ import Testing
         #expect(try await c.command("CLIENT", "GETNAME") == .bulk(nil as String?))
         #expect(try await c.command("HELLO").elements?[5] == .integer(2))
     }
+
+    @Test func reportSaysWhenItsOutcomeCountedNothing() async throws {
+        let t = try await TestServer.start()
+        defer { Task { await t.stop() } }
+        let c = try await t.connect()
+        let permit = String(try #require(try await c.command("ACQUIRE", "words").text).split(separator: " ")[1])
+        #expect(try await c.command("REPORT", "words", permit, "SUCCESS") == .simpleString("OK closed"))
+        // A second report of the same permit.
+        #expect(try await c.command("REPORT", "words", permit, "SUCCESS") == .simpleString("OK closed expired"))
+        // A permit of an earlier generation: the breaker was reset since.
+        let old = String(try #require(try await c.command("ACQUIRE", "words").text).split(separator: " ")[1])
+        #expect(try await c.command("RESET", "words").text?.hasPrefix("OK closed") == true)
+        #expect(try await c.command("REPORT", "words", old, "FAILURE") == .simpleString("OK closed stale"))
+    }
 }

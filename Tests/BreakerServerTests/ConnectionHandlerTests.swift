@@ -120,15 +120,25 @@ import Testing
 
     @Test func repliesAreInRequestOrderWhenCompletionsAreNot() throws {
         var h = try Harness()
-        try h.send("ACQUIRE a\r\nACQUIRE b\r\nSTATE c\r\n")
-        // All three run at once: none of them changes the session.
-        #expect(h.runner.running == ["ACQUIRE a", "ACQUIRE b", "STATE c"])
-        h.runner.finish("STATE c", "C")
+        try h.send("ACQUIRE a\r\nACQUIRE b\r\nREPORT c 1.1.1 SUCCESS\r\n")
+        // All three run at once: none of them reads or changes what the others do.
+        #expect(h.runner.running == ["ACQUIRE a", "ACQUIRE b", "REPORT c 1.1.1 SUCCESS"])
+        h.runner.finish("REPORT c 1.1.1 SUCCESS", "C")
         h.runner.finish("ACQUIRE b", "B")
         #expect(try h.replies().isEmpty)
         h.runner.finish("ACQUIRE a", "A")
         #expect(try h.replies() == ["A", "B", "C"])
         #expect(h.isActive)
+    }
+
+    @Test func aReadWaitsForTheRequestsBeforeIt() throws {
+        var h = try Harness()
+        try h.send("ACQUIRE a\r\nSTATE a\r\n")
+        #expect(h.runner.running == ["ACQUIRE a"])
+        h.runner.finish("ACQUIRE a", "A")
+        #expect(h.runner.running == ["STATE a"])
+        h.runner.finish("STATE a", "a closed")
+        #expect(try h.replies() == ["A", "a closed"])
     }
 
     @Test func aCommandThatChangesTheSessionWaitsForThoseBeforeIt() throws {

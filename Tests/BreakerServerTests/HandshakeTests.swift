@@ -48,4 +48,21 @@ import Testing
         #expect(try await c.command("QUIT") == .simpleString("OK"))
         #expect(try await c.isClosedByServer())
     }
+
+    @Test func infoHonoursItsSectionsAndClientHasHelp() async throws {
+        let t = try await TestServer.start()
+        defer { Task { await t.stop() } }
+        let c = try await t.connect()
+        let stats = try #require(try await c.command("INFO", "stats").text)
+        #expect(stats.hasPrefix("# Stats\r\n") && stats.contains("degraded_answers:"), "\(stats)")
+        #expect(!stats.contains("# Server"))
+        let two = try #require(try await c.command("INFO", "server", "CLIENTS").text)
+        #expect(two.contains("# Server") && two.contains("# Clients") && !two.contains("# Store"), "\(two)")
+        let everything = try #require(try await c.command("INFO", "all").text)
+        #expect(everything.contains("# Server") && everything.contains("# Stats") && everything.contains("loading:0"))
+        #expect(try await c.command("INFO", "nosuchsection") == .bulk(""))
+        let help = try #require(try await c.command("CLIENT", "HELP").elements).compactMap(\.text)
+        #expect(help.first?.hasPrefix("CLIENT <subcommand>") == true)
+        for sub in ["GETNAME", "ID", "INFO", "SETNAME <name>", "HELP"] { #expect(help.contains(sub), "\(help)") }
+    }
 }

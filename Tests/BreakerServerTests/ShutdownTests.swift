@@ -50,6 +50,12 @@ import Testing
         return dir.appendingPathComponent("breakerd").path
     }
 
+    @Test func versionPrintsTheBuildsVersion() async throws {
+        let version = try await runProcess(Self.executable, ["--version"])
+        #expect(version.status == 0)
+        #expect(version.output == BreakerdBuild.version + "\n", "\(version.output)")
+    }
+
     @Test func helpListsEveryFlagWithItsDefault() async throws {
         let help = try await runProcess(Self.executable, ["--help"])
         #expect(help.status == 0)

@@ -95,6 +95,14 @@ public final class BreakerServer: Service, Sendable {
 
     /// Binds and starts accepting; returns once the port is open.
     public func start() async throws {
+        // Load the store's function library now, so that a Redis older than 7.0 (or one that refuses
+        // FUNCTION LOAD) stops breakerd here with the store's message. An unreachable Redis is not
+        // fatal: breakerd starts degraded and the store loads the library on its first call.
+        do {
+            try await store.loadLibrary()
+        } catch where error.code != .unavailable {
+            throw error
+        } catch {}
         let stats = self.stats
         let configuration = self.configuration
         let logger = self.logger

@@ -130,6 +130,24 @@ import Testing
         #expect(try await lib.zset("t") == ["5", String(t0 + 1020)])
     }
 
+    /// Every 16th permit also forgets the outstanding permits whose lease ran out.
+    @Test func everySixteenthPermitPrunesLapsedPermits() async throws {
+        let lib = try await Library()
+        defer { lib.h.shutdown() }
+        for i in 0..<15 { _ = try await lib.fcall("acquire", at: t0 + i) }
+        #expect(try await lib.zset("o").count == 30)
+        #expect(try await lib.h.stateRecord().header["on"] == 15)
+        // permit_ttl_ms is 5000: at +6000 all fifteen have lapsed; the 16th permit drops them.
+        let reply = Self.strings(try await lib.fcall("acquire", at: t0 + 6000))
+        #expect(reply == ["PERMIT", "closed", "0.16.\(t0 + 6000)", "0", "0"])
+        #expect(try await lib.zset("o") == ["16", String(t0 + 6000)])
+        let record = try await lib.h.stateRecord()
+        #expect(record.header["seq"] == 16 && record.header["on"] == 1)
+        // The 17th prunes nothing.
+        _ = try await lib.fcall("acquire", at: t0 + 6001)
+        #expect(try await lib.zset("o").count == 4)
+    }
+
     @Test func theStateFunctionReadsAndWritesNothing() async throws {
         let lib = try await Library()
         defer { lib.h.shutdown() }

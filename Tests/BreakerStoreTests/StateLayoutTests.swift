@@ -4,7 +4,7 @@ import Hiredis
 import RedisTestSupport
 import Testing
 
-/// The state record's encoding (see common.lua): what it keeps, what it costs in memory, how it
+/// The state record's encoding (see breakerd.lua): what it keeps, what it costs in memory, how it
 /// follows a change of the default policy, and how a record in the earlier hash layout carries on.
 @Suite struct StateLayoutTests {
     static let small = BreakerRulesTests.small

@@ -42,7 +42,7 @@ struct StoreHarness {
         try await client.send(args)
     }
 
-    /// The breaker's state record as the scripts store it (see common.lua): the header's fields by
+    /// The breaker's state record as the library stores it (see breakerd.lua): the header's fields by
     /// name, and every bucket of the window, the current one (kept in the header) included.
     func stateRecord(_ b: String = "payments") async throws -> StateRecord {
         guard case .string(let bytes) = try await redis("GET", "\(prefix):{\(b)}:s") else {

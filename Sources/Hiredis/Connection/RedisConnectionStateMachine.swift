@@ -63,12 +63,14 @@ struct RedisConnectionStateMachine<Waiter> {
     private(set) var consecutiveMisses = 0
     private var flushScheduled = false
     private var unflushed = 0
-    private var lastReconnectDelay: TimeAmount = .zero
-    private var lostAt: NIODeadline?
+    private var backoff: ReconnectBackoff
     private var everReady = false
 
     init(settings: Settings) {
         self.settings = settings
+        backoff = ReconnectBackoff(
+            min: settings.reconnectMin, fastMax: settings.fastReconnectMax, fastWindow: settings.fastReconnectWindow,
+            max: settings.reconnectMax)
     }
 
     var isDown: Bool { downReason != nil }
@@ -215,8 +217,7 @@ struct RedisConnectionStateMachine<Waiter> {
             guard step == .ping else { return .none }
             phase = .ready
             consecutiveMisses = 0
-            lastReconnectDelay = .zero
-            lostAt = nil
+            backoff.reset()
             let health: Health? = (downReason != nil || !everReady) ? .up("connected to \(settings.endpoint)") : nil
             downReason = nil
             everReady = true
@@ -292,20 +293,7 @@ struct RedisConnectionStateMachine<Waiter> {
         consecutiveMisses = 0
         let health: Health? = downReason == nil ? .down(reason.message) : nil
         downReason = "is not reachable (\(reason.message))"
-        return .reconnect(after: nextReconnectDelay(now: now), fail: failed, error: reason, health: health)
-    }
-
-    private mutating func nextReconnectDelay(now: NIODeadline) -> TimeAmount {
-        guard let lostAt else {
-            // The first attempt after a loss is made at once: a restarted Redis may be back already.
-            lostAt = now
-            lastReconnectDelay = .zero
-            return .zero
-        }
-        let cap = now - lostAt < settings.fastReconnectWindow ? min(settings.fastReconnectMax, settings.reconnectMax) : settings.reconnectMax
-        let next = lastReconnectDelay == .zero ? settings.reconnectMin : lastReconnectDelay * 2
-        lastReconnectDelay = min(max(next, settings.reconnectMin), max(cap, settings.reconnectMin))
-        return lastReconnectDelay
+        return .reconnect(after: backoff.next(now: now), fail: failed, error: reason, health: health)
     }
 
     /// The reconnect timer fired: true when the owner must connect.

@@ -163,6 +163,11 @@ public final class RedisClient: Sendable {
             let bootstrap = ClientBootstrap(group: loop).connectTimeout(timeout)
             switch endpoint.address {
             case .tcp(let host, let port):
+                // An address given as digits needs no resolver: NIO's would hop through a dispatch
+                // queue and wait for an AAAA answer first.
+                if let address = try? SocketAddress(ipAddress: host, port: port) {
+                    return bootstrap.connect(to: address)
+                }
                 return bootstrap.connect(host: host, port: port)
             case .unix(let path):
                 return bootstrap.connect(unixDomainSocketPath: path)

@@ -147,7 +147,12 @@ final class SubscriberConnection: @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(.milliseconds(Int64(configuration.connectTimeoutMs)))
         let future: EventLoopFuture<any Channel>
         switch endpoint.address {
-        case .tcp(let host, let port): future = bootstrap.connect(host: host, port: port)
+        case .tcp(let host, let port):
+            if let address = try? SocketAddress(ipAddress: host, port: port) {
+                future = bootstrap.connect(to: address)
+            } else {
+                future = bootstrap.connect(host: host, port: port)
+            }
         case .unix(let path): future = bootstrap.connect(unixDomainSocketPath: path)
         }
         future.whenComplete { [self] result in

@@ -41,6 +41,10 @@ public final class RedisClient: Sendable {
         public var tripAfterMisses: Int
         /// While a connection is down on a live socket: the wait between two probes that got an error.
         public var probeIntervalMs: Int
+        /// A probe unanswered this long closes the connection, which is then made again: a socket
+        /// whose peer vanished without a reset would otherwise hold the client down for good.
+        /// Longer than the pauses Redis recovers from by itself, so those are not interrupted.
+        public var probeTimeoutMs: Int
         public var fastReconnectMaxMs: Int
         public var fastReconnectWindowMs: Int
 
@@ -56,6 +60,7 @@ public final class RedisClient: Sendable {
             eventLoopGroup: (any EventLoopGroup)? = nil,
             tripAfterMisses: Int = 3,
             probeIntervalMs: Int = 20,
+            probeTimeoutMs: Int = 5000,
             fastReconnectMaxMs: Int = 100,
             fastReconnectWindowMs: Int = 10_000
         ) {
@@ -70,6 +75,7 @@ public final class RedisClient: Sendable {
             self.eventLoopGroup = eventLoopGroup
             self.tripAfterMisses = max(0, tripAfterMisses)
             self.probeIntervalMs = max(1, probeIntervalMs)
+            self.probeTimeoutMs = max(1, probeTimeoutMs)
             self.fastReconnectMaxMs = max(1, fastReconnectMaxMs)
             self.fastReconnectWindowMs = max(0, fastReconnectWindowMs)
         }
@@ -96,6 +102,7 @@ public final class RedisClient: Sendable {
             endpoint: configuration.endpoint,
             tripAfterMisses: configuration.tripAfterMisses,
             probeInterval: .milliseconds(Int64(configuration.probeIntervalMs)),
+            probeTimeout: .milliseconds(Int64(configuration.probeTimeoutMs)),
             reconnectMin: .milliseconds(Int64(configuration.reconnectMinMs)),
             fastReconnectMax: .milliseconds(Int64(configuration.fastReconnectMaxMs)),
             fastReconnectWindow: .milliseconds(Int64(configuration.fastReconnectWindowMs)),

@@ -9,7 +9,7 @@ import Testing
 
     static func settings(endpoint: RedisEndpoint = RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379)), trip: Int = 3, maxBatch: Int = 256) -> Machine.Settings {
         .init(
-            endpoint: endpoint, tripAfterMisses: trip, probeInterval: .milliseconds(20), reconnectMin: .milliseconds(10),
+            endpoint: endpoint, tripAfterMisses: trip, probeInterval: .milliseconds(20), probeTimeout: .seconds(5), reconnectMin: .milliseconds(10),
             fastReconnectMax: .milliseconds(100), fastReconnectWindow: .seconds(10), reconnectMax: .seconds(2), maxBatch: maxBatch)
     }
 

@@ -18,7 +18,7 @@ import Testing
         init(trip: Int = 3) {
             let settings = RedisConnectionStateMachine<PendingRequest>.Settings(
                 endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379)), tripAfterMisses: trip,
-                probeInterval: .milliseconds(20), reconnectMin: .milliseconds(10), fastReconnectMax: .milliseconds(100),
+                probeInterval: .milliseconds(20), probeTimeout: .seconds(5), reconnectMin: .milliseconds(10), fastReconnectMax: .milliseconds(100),
                 fastReconnectWindow: .seconds(10), reconnectMax: .seconds(2), maxBatch: 256)
             connection = RedisLoopConnection(
                 eventLoop: loop, settings: settings, deadline: .milliseconds(50), connectTimeout: .seconds(1),
@@ -126,6 +126,25 @@ import Testing
         h.loop.run()
         try h.redisSends("+PONG\r\n")
         #expect(try h.results[5]?.get() == [.status("PONG")])
+    }
+
+    @Test func aProbeUnansweredForItsTimeoutClosesTheSocketAndReconnects() throws {
+        let h = Harness(trip: 1)
+        try h.login()
+        h.send(1, ["PING"])
+        h.loop.run()
+        _ = try h.written()
+        h.loop.advanceTime(by: .milliseconds(50))
+        #expect(try h.written() == [Self.resp("PING")])
+        h.loop.advanceTime(by: .milliseconds(4999))
+        #expect(h.channels.count == 1)
+        h.loop.advanceTime(by: .milliseconds(1))
+        // Closed, and made again at once.
+        h.loop.run()
+        #expect(h.channels.count == 2)
+        try h.login()
+        guard case .up = h.health.last else { return #expect(Bool(false)) }
+        #expect(h.health.count == 3)
     }
 
     @Test func aClosedSocketFailsWhatWasInFlightAndReconnects() throws {

@@ -14,6 +14,8 @@ struct RedisConnectionStateMachine<Waiter> {
         var tripAfterMisses: Int
         /// Between two probes that got an error reply.
         var probeInterval: TimeAmount
+        /// A probe unanswered this long closes the socket (a reconnect follows).
+        var probeTimeout: TimeAmount
         /// Reconnect waits: the first after the immediate attempt, doubled up to `fastReconnectMax`
         /// for `fastReconnectWindow` after the loss, then doubled up to `reconnectMax`.
         var reconnectMin: TimeAmount
@@ -239,6 +241,13 @@ struct RedisConnectionStateMachine<Waiter> {
             downReason = nil
             return .recovered(.up("\(settings.endpoint) answers again"))
         }
+    }
+
+    /// A probe has waited `probeTimeout` unanswered: the socket may lead nowhere (a peer gone
+    /// without a reset), so the owner closes it and reconnects. Nil when the probe was answered.
+    func probeTimedOut() -> RedisError? {
+        guard phase == .probing(probeInFlight: true) else { return nil }
+        return RedisError(.timeout, "\(settings.endpoint) did not answer a probe within \(settings.probeTimeout.nanoseconds / 1_000_000) ms")
     }
 
     /// The probe timer fired: true when the owner must write a probe and flush.

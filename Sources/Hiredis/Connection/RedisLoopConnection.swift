@@ -45,6 +45,7 @@ final class RedisLoopConnection: @unchecked Sendable {
     private var reconnectTimer: Scheduled<Void>?
     private var probeTimer: Scheduled<Void>?
     private var loginTimer: Scheduled<Void>?
+    private var probeStallTimer: Scheduled<Void>?
     private let connectTimeout: TimeAmount
     /// Counted for tests and measurements: connects tried, probes written.
     let connectAttempts = Atomic<Int>(0)
@@ -149,6 +150,12 @@ final class RedisLoopConnection: @unchecked Sendable {
 
     private func writeProbe() {
         probesSent.add(1, ordering: .relaxed)
+        probeStallTimer?.cancel()
+        let id = channelID
+        probeStallTimer = eventLoop.scheduleTask(in: machine.settings.probeTimeout) { [self] in
+            probeStallTimer = nil
+            if id == channelID, let error = machine.probeTimedOut() { closeChannel(error) }
+        }
         RedisCommandEncoder.write([Array("PING".utf8)], into: &outbound)
         flushNow()
     }
@@ -169,8 +176,12 @@ final class RedisLoopConnection: @unchecked Sendable {
             flushNow()
             if let health { onHealth(health) }
         case .recovered(let health):
+            probeStallTimer?.cancel()
+            probeStallTimer = nil
             onHealth(health)
         case .probeAgain(let after):
+            probeStallTimer?.cancel()
+            probeStallTimer = nil
             probeTimer = eventLoop.scheduleTask(in: after) { [self] in
                 probeTimer = nil
                 if machine.probeTimerFired() { writeProbe() }
@@ -251,6 +262,8 @@ final class RedisLoopConnection: @unchecked Sendable {
         probeTimer = nil
         loginTimer?.cancel()
         loginTimer = nil
+        probeStallTimer?.cancel()
+        probeStallTimer = nil
         switch machine.connectionLost(reason, now: eventLoop.now) {
         case .none:
             break
@@ -271,6 +284,8 @@ final class RedisLoopConnection: @unchecked Sendable {
         probeTimer = nil
         loginTimer?.cancel()
         loginTimer = nil
+        probeStallTimer?.cancel()
+        probeStallTimer = nil
         channelID += 1
         channel?.close(promise: nil)
         channel = nil

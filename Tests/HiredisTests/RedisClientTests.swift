@@ -78,6 +78,12 @@ import Testing
         // they must all fail at their 100 ms deadline instead.
         server.suspend()
         defer { server.resume() }
+        // Should deadlines not work, Redis answers after 30 s and the PINGs succeed: a failure, not a hang.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            server.resume()
+        }
+        defer { watchdog.cancel() }
         let kinds = await withTaskGroup(of: RedisError.Kind?.self) { tasks in
             for _ in 0..<20 {
                 tasks.addTask {

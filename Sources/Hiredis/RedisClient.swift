@@ -154,7 +154,7 @@ public final class RedisClient: Sendable {
     }
 
     /// The current event loop's connection, or the next one in turn off the group's loops.
-    private func connectionForCaller() -> RedisLoopConnection {
+    func connectionForCaller() -> RedisLoopConnection {
         if connections.count == 1 { return connections[0] }
         if let current = MultiThreadedEventLoopGroup.currentEventLoop {
             for c in connections where c.eventLoop === current { return c }

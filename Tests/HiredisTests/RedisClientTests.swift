@@ -34,6 +34,22 @@ import Testing
         #expect(clients == 2)
     }
 
+    @Test func aRequestMadeOnAnEventLoopUsesThatLoopsConnection() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+        defer { shutDownLater(group) }
+        let client = RedisClient(configuration: .init(endpoint: TestRedis.endpoint, eventLoopGroup: group))
+        defer { client.shutdown() }
+        for loop in group.makeIterator() {
+            for _ in 0..<3 {
+                let same = try await loop.submit { client.connectionForCaller().eventLoop === loop }.get()
+                #expect(same)
+            }
+        }
+        // Off the group's loops, the connections take turns.
+        let loops = (0..<6).map { _ in ObjectIdentifier(client.connectionForCaller().eventLoop) }
+        #expect(Set(loops).count == 3)
+    }
+
     @Test func repliesMatchTheirRequestsUnderPipelinesFromManyTasks() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         defer { shutDownLater(group) }

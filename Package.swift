@@ -34,10 +34,15 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
-        // A blocking, binary-safe Swift wrapper over one hiredis context.
+        // The Redis client: hiredis's formatter and reader on SwiftNIO connections (and a blocking
+        // wrapper over one hiredis context for the few who need one).
         .target(
             name: "Hiredis",
-            dependencies: ["CHiredis"],
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Pure values: policy, states, decisions, names, keys, and the reference model of the rules.
@@ -148,7 +153,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HiredisTests",
-            dependencies: ["Hiredis", "RedisTestSupport"],
+            dependencies: [
+                "Hiredis", "RedisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,6 +10,10 @@ static inline int chiredis_context_err(const redisContext *c) { return c->err; }
 static inline const char *chiredis_context_errstr(const redisContext *c) { return c->errstr; }
 static inline int chiredis_context_fd(const redisContext *c) { return c->fd; }
 
+// The same for a reader's error (its errstr is a fixed-size array too).
+static inline int chiredis_reader_err(const redisReader *r) { return r->err; }
+static inline const char *chiredis_reader_errstr(const redisReader *r) { return r->errstr; }
+
 static inline struct timeval chiredis_timeval_ms(long long ms) {
     struct timeval tv;
     tv.tv_sec = (time_t)(ms / 1000);

@@ -1,28 +1,52 @@
-import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
-/// An async Redis client over a few hiredis connections, each owned by a thread of its own so no
-/// blocking call ever runs on an event loop or on Swift's cooperative pool.
+/// An async Redis client with one connection per event loop of a SwiftNIO group, hiredis formatting
+/// every request and parsing every reply, and no thread, lock wait or polling of its own.
 ///
-/// Requests that arrive while a connection is busy queue up and go out together as one pipeline,
-/// so many callers share few connections and one round trip. Every request has a deadline: when
-/// Redis cannot answer in time the caller gets `.timeout` at the deadline, not when the socket gives
-/// up. A connection that fails is dropped and made again, with backoff, by its thread.
+/// A request made on one of the group's event loops goes out on that loop's connection, in the same
+/// write as every other request queued on that loop during the same tick; from anywhere else the
+/// connections take turns. Every request has a deadline, a task on its loop: when Redis cannot
+/// answer in time the caller gets `.timeout` then, and a reply arriving later is read and dropped,
+/// so requests and replies stay matched. A lost connection is made again at once, then after waits
+/// of tens of milliseconds, backing off to `reconnectMaxMs` only when the outage lasts.
+///
+/// The client is also the store's own breaker: after `tripAfterMisses` deadline misses in a row on a
+/// connection, or a lost connection, requests there fail at once with `.unavailable` while one probe
+/// at a time asks Redis whether it answers again. `onStateChange` hears one "down" when the first
+/// connection goes down and one "up" when all of them are up again.
 public final class RedisClient: Sendable {
     public struct Configuration: Sendable {
         public var endpoint: RedisEndpoint
-        /// How many connections (and threads) to keep.
+        /// Not used any more: the client keeps one connection per event loop of `eventLoopGroup`.
         public var connections: Int
         public var connectTimeoutMs: Int
         /// A request not answered within this many milliseconds fails with `.timeout`.
         public var deadlineMs: Int
-        /// The most requests one pipeline carries.
+        /// The most requests one write carries before it is flushed.
         public var maxBatch: Int
-        /// Reconnect backoff: the first wait, doubled on every failure up to the maximum.
+        /// Reconnect waits after the immediate first attempt: the first wait, doubled on every
+        /// failure up to `fastReconnectMaxMs` during the first `fastReconnectWindowMs` of an outage,
+        /// then up to the maximum.
         public var reconnectMinMs: Int
         public var reconnectMaxMs: Int
-        /// Told when the client as a whole becomes reachable (true) or loses its last connection (false).
+        /// Told when the client as a whole goes down (false: a connection lost, or missing
+        /// deadlines) or is up again (true: every connection answers); once per change.
+        /// It runs on an event loop: it must not block nor call back into the client.
         public var onStateChange: (@Sendable (_ up: Bool, _ detail: String) -> Void)?
+        /// The loops whose connections the client keeps; nil means `MultiThreadedEventLoopGroup.singleton`.
+        public var eventLoopGroup: (any EventLoopGroup)?
+        /// After this many deadline misses in a row a connection counts as down (0: never).
+        public var tripAfterMisses: Int
+        /// While a connection is down on a live socket: the wait between two probes that got an error.
+        public var probeIntervalMs: Int
+        /// A probe unanswered this long closes the connection, which is then made again: a socket
+        /// whose peer vanished without a reset would otherwise hold the client down for good.
+        /// Longer than the pauses Redis recovers from by itself, so those are not interrupted.
+        public var probeTimeoutMs: Int
+        public var fastReconnectMaxMs: Int
+        public var fastReconnectWindowMs: Int
 
         public init(
             endpoint: RedisEndpoint,
@@ -30,41 +54,77 @@ public final class RedisClient: Sendable {
             connectTimeoutMs: Int = 1000,
             deadlineMs: Int = 500,
             maxBatch: Int = 256,
-            reconnectMinMs: Int = 50,
+            reconnectMinMs: Int = 10,
             reconnectMaxMs: Int = 2000,
-            onStateChange: (@Sendable (Bool, String) -> Void)? = nil
+            onStateChange: (@Sendable (Bool, String) -> Void)? = nil,
+            eventLoopGroup: (any EventLoopGroup)? = nil,
+            tripAfterMisses: Int = 3,
+            probeIntervalMs: Int = 20,
+            probeTimeoutMs: Int = 5000,
+            fastReconnectMaxMs: Int = 100,
+            fastReconnectWindowMs: Int = 10_000
         ) {
             self.endpoint = endpoint
             self.connections = max(1, connections)
-            self.connectTimeoutMs = connectTimeoutMs
+            self.connectTimeoutMs = max(1, connectTimeoutMs)
             self.deadlineMs = max(1, deadlineMs)
             self.maxBatch = max(1, maxBatch)
-            self.reconnectMinMs = reconnectMinMs
-            self.reconnectMaxMs = reconnectMaxMs
+            self.reconnectMinMs = max(1, reconnectMinMs)
+            self.reconnectMaxMs = max(1, reconnectMaxMs)
             self.onStateChange = onStateChange
+            self.eventLoopGroup = eventLoopGroup
+            self.tripAfterMisses = max(0, tripAfterMisses)
+            self.probeIntervalMs = max(1, probeIntervalMs)
+            self.probeTimeoutMs = max(1, probeTimeoutMs)
+            self.fastReconnectMaxMs = max(1, fastReconnectMaxMs)
+            self.fastReconnectWindowMs = max(0, fastReconnectWindowMs)
         }
     }
 
     public let configuration: Configuration
-    private let workers: [Worker]
-    private let nextWorker = Atomic<Int>(0)
-    private let shared: Shared
-    private let sweeper: Sweeper
+    private let connections: [RedisLoopConnection]
+    private let nextConnection = Atomic<Int>(0)
+    private let health: ClientHealth
+    private let isShutDown = Atomic<Bool>(false)
 
-    public init(configuration: Configuration) {
+    public convenience init(configuration: Configuration) {
+        self.init(configuration: configuration, connector: Self.connector(for: configuration))
+    }
+
+    /// With a connector of the caller's (tests hand in `EmbeddedChannel`s).
+    init(configuration: Configuration, connector: @escaping RedisConnector) {
         self.configuration = configuration
-        let shared = Shared(configuration: configuration)
-        self.shared = shared
-        workers = (0..<configuration.connections).map { Worker(index: $0, shared: shared) }
-        sweeper = Sweeper(workers: workers, tickMs: max(1, min(configuration.deadlineMs / 8, 20)))
-        for worker in workers { worker.start() }
-        sweeper.start()
+        let group = configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
+        let loops = Array(group.makeIterator())
+        let health = ClientHealth(count: loops.count, onStateChange: configuration.onStateChange)
+        self.health = health
+        let settings = RedisConnectionStateMachine<PendingRequest>.Settings(
+            endpoint: configuration.endpoint,
+            tripAfterMisses: configuration.tripAfterMisses,
+            probeInterval: .milliseconds(Int64(configuration.probeIntervalMs)),
+            probeTimeout: .milliseconds(Int64(configuration.probeTimeoutMs)),
+            reconnectMin: .milliseconds(Int64(configuration.reconnectMinMs)),
+            fastReconnectMax: .milliseconds(Int64(configuration.fastReconnectMaxMs)),
+            fastReconnectWindow: .milliseconds(Int64(configuration.fastReconnectWindowMs)),
+            reconnectMax: .milliseconds(Int64(configuration.reconnectMaxMs)),
+            maxBatch: configuration.maxBatch)
+        connections = loops.enumerated().map { index, loop in
+            RedisLoopConnection(
+                eventLoop: loop, settings: settings, deadline: .milliseconds(Int64(configuration.deadlineMs)),
+                connectTimeout: .milliseconds(Int64(configuration.connectTimeoutMs)), connector: connector
+            ) { change in health.update(index, change) }
+        }
+        for c in connections { c.start() }
     }
 
     deinit { shutdown() }
 
-    /// True while at least one connection is up.
-    public var isConnected: Bool { shared.connectedWorkers.load(ordering: .relaxed) > 0 }
+    /// True while every connection is up (what `onStateChange` last said, or false before it spoke).
+    public var isConnected: Bool { health.isUp }
+
+    /// Connects tried and probes written so far, over every connection (for tests and measurements).
+    var connectAttempts: Int { connections.reduce(0) { $0 + $1.connectAttempts.load(ordering: .relaxed) } }
+    var probesSent: Int { connections.reduce(0) { $0 + $1.probesSent.load(ordering: .relaxed) } }
 
     /// Sends one command and waits for its reply (an error reply is a reply, not a throw).
     public func send(_ command: [[UInt8]]) async throws(RedisError) -> RedisReply {
@@ -78,282 +138,85 @@ public final class RedisClient: Sendable {
 
     /// Sends several commands back to back on one connection and returns their replies in order.
     public func send(pipeline commands: [[[UInt8]]]) async throws(RedisError) -> [RedisReply] {
-        let i = nextWorker.add(1, ordering: .relaxed).newValue
-        let worker = workers[Int(UInt(bitPattern: i) % UInt(workers.count))]
-        let deadline = monotonicNanos() + UInt64(configuration.deadlineMs) * 1_000_000
+        if commands.isEmpty { return [] }
+        if isShutDown.load(ordering: .relaxed) { throw RedisError(.unavailable, "the Redis client was shut down") }
+        let connection = connectionForCaller()
         let result: Result<[RedisReply], RedisError> = await withCheckedContinuation { continuation in
-            worker.enqueue(Request(commands: commands, deadline: deadline, continuation: continuation))
+            connection.submit(PendingRequest(commands: commands) { continuation.resume(returning: $0) })
         }
         return try result.get()
     }
 
-    /// Stops every thread; queued requests fail with `.unavailable`.
+    /// Closes every connection; requests in flight fail with `.unavailable`.
     public func shutdown() {
-        sweeper.stop()
-        for worker in workers { worker.stop() }
+        guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
+        for c in connections { c.shutdown() }
     }
-}
 
-/// What the workers share with their client.
-private final class Shared: Sendable {
-    let configuration: RedisClient.Configuration
-    let connectedWorkers = Atomic<Int>(0)
-
-    init(configuration: RedisClient.Configuration) { self.configuration = configuration }
-
-    func workerConnected(_ up: Bool, detail: String) {
-        if up {
-            if connectedWorkers.add(1, ordering: .relaxed).newValue == 1 {
-                configuration.onStateChange?(true, detail)
-            }
-        } else if connectedWorkers.subtract(1, ordering: .relaxed).newValue == 0 {
-            configuration.onStateChange?(false, detail)
+    /// The current event loop's connection, or the next one in turn off the group's loops.
+    func connectionForCaller() -> RedisLoopConnection {
+        if connections.count == 1 { return connections[0] }
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop {
+            for c in connections where c.eventLoop === current { return c }
         }
-    }
-}
-
-private final class Request: @unchecked Sendable {
-    let commands: [[[UInt8]]]
-    let deadline: UInt64
-    // Guarded by the owning worker's lock: whoever sets it resumes the continuation.
-    var done = false
-    let continuation: CheckedContinuation<Result<[RedisReply], RedisError>, Never>
-
-    init(
-        commands: [[[UInt8]]], deadline: UInt64,
-        continuation: CheckedContinuation<Result<[RedisReply], RedisError>, Never>
-    ) {
-        self.commands = commands
-        self.deadline = deadline
-        self.continuation = continuation
-    }
-}
-
-private final class Worker: @unchecked Sendable {
-    let index: Int
-    let shared: Shared
-    private let condition = NSCondition()
-    // Guarded by `condition`.
-    private var queue: [Request] = []
-    private var inFlight: [Request] = []
-    private var stopped = false
-    private var thread: Thread?
-
-    // Touched only by the worker thread.
-    private var connection: RedisConnection?
-    private var nextAttempt: UInt64 = 0
-    private var backoffMs = 0
-    private var everConnected = false
-
-    init(index: Int, shared: Shared) {
-        self.index = index
-        self.shared = shared
+        let i = nextConnection.add(1, ordering: .relaxed).newValue
+        return connections[Int(UInt(bitPattern: i) % UInt(connections.count))]
     }
 
-    func start() {
-        let thread = Thread { [self] in self.run() }
-        thread.name = "redis-\(index)"
-        thread.stackSize = 1 << 20
-        self.thread = thread
-        thread.start()
-    }
-
-    func stop() {
-        condition.lock()
-        let wasStopped = stopped
-        stopped = true
-        let dropped = queue
-        queue = []
-        condition.broadcast()
-        condition.unlock()
-        if !wasStopped { finish(dropped, with: .failure(RedisError(.unavailable, "the Redis client was shut down"))) }
-    }
-
-    func enqueue(_ request: Request) {
-        condition.lock()
-        if stopped {
-            request.done = true
-            condition.unlock()
-            request.continuation.resume(returning: .failure(RedisError(.unavailable, "the Redis client was shut down")))
-            return
-        }
-        queue.append(request)
-        if queue.count == 1 { condition.signal() }
-        condition.unlock()
-    }
-
-    /// Fails every request whose deadline has passed; called by the sweeper.
-    func expire(now: UInt64) {
-        var expired: [Request] = []
-        condition.lock()
-        for r in inFlight where !r.done && r.deadline <= now {
-            r.done = true
-            expired.append(r)
-        }
-        if let first = queue.first, first.deadline <= now {
-            queue.removeAll { r in
-                if !r.done && r.deadline <= now {
-                    r.done = true
-                    expired.append(r)
-                    return true
+    private static func connector(for configuration: Configuration) -> RedisConnector {
+        let endpoint = configuration.endpoint
+        let timeout = TimeAmount.milliseconds(Int64(configuration.connectTimeoutMs))
+        return { loop in
+            let bootstrap = ClientBootstrap(group: loop).connectTimeout(timeout)
+            switch endpoint.address {
+            case .tcp(let host, let port):
+                // An address given as digits needs no resolver: NIO's would hop through a dispatch
+                // queue and wait for an AAAA answer first.
+                if let address = try? SocketAddress(ipAddress: host, port: port) {
+                    return bootstrap.connect(to: address)
                 }
-                return r.done
+                return bootstrap.connect(host: host, port: port)
+            case .unix(let path):
+                return bootstrap.connect(unixDomainSocketPath: path)
             }
         }
-        condition.unlock()
-        let error = RedisError(.timeout, "\(shared.configuration.endpoint) did not answer within \(shared.configuration.deadlineMs) ms")
-        for r in expired { r.continuation.resume(returning: .failure(error)) }
-    }
-
-    private func run() {
-        let maxBatch = shared.configuration.maxBatch
-        while true {
-            condition.lock()
-            while queue.isEmpty && !stopped {
-                if connection == nil && everConnected && nextAttempt > 0 {
-                    // Disconnected: wake at the next attempt to reconnect without waiting for work.
-                    let wait = Double(Int64(nextAttempt) - Int64(monotonicNanos())) / 1e9
-                    if wait <= 0 { break }
-                    _ = condition.wait(until: Date(timeIntervalSinceNow: wait))
-                    if monotonicNanos() >= nextAttempt { break }
-                } else {
-                    condition.wait()
-                }
-            }
-            if stopped {
-                inFlight = []
-                condition.unlock()
-                connection?.close()
-                connection = nil
-                return
-            }
-            let batch: [Request]
-            if queue.count <= maxBatch {
-                batch = queue
-                queue.removeAll(keepingCapacity: true)
-            } else {
-                batch = Array(queue.prefix(maxBatch))
-                queue.removeFirst(maxBatch)
-            }
-            inFlight = batch
-            condition.unlock()
-
-            if batch.isEmpty {
-                _ = ensureConnected()
-                continue
-            }
-            execute(batch)
-            condition.lock()
-            inFlight = []
-            condition.unlock()
-        }
-    }
-
-    private func ensureConnected() -> RedisError? {
-        if let connection, !connection.isBroken { return nil }
-        let now = monotonicNanos()
-        if now < nextAttempt {
-            let ms = (nextAttempt - now) / 1_000_000
-            return RedisError(.unavailable, "not connected to \(shared.configuration.endpoint); next attempt in \(ms) ms")
-        }
-        let config = shared.configuration
-        do {
-            connection = try RedisConnection(
-                endpoint: config.endpoint,
-                options: .init(connectTimeoutMs: config.connectTimeoutMs, commandTimeoutMs: config.deadlineMs)
-            )
-            backoffMs = 0
-            nextAttempt = 0
-            everConnected = true
-            shared.workerConnected(true, detail: "connected to \(config.endpoint)")
-            return nil
-        } catch {
-            connection = nil
-            backoffMs = backoffMs == 0 ? config.reconnectMinMs : min(backoffMs * 2, config.reconnectMaxMs)
-            nextAttempt = monotonicNanos() + UInt64(backoffMs) * 1_000_000
-            everConnected = true
-            return error
-        }
-    }
-
-    private func execute(_ batch: [Request]) {
-        // Requests that already timed out are not sent: their callers have their answer.
-        condition.lock()
-        let live = batch.filter { !$0.done }
-        condition.unlock()
-        if live.isEmpty { return }
-
-        if let error = ensureConnected() {
-            finish(live, with: .failure(error))
-            return
-        }
-        let commands = live.count == 1 ? live[0].commands : live.flatMap { $0.commands }
-        do {
-            let replies = try connection!.pipeline(commands)
-            var offset = 0
-            condition.lock()
-            var results: [(Request, [RedisReply])] = []
-            results.reserveCapacity(live.count)
-            for r in live {
-                let n = r.commands.count
-                if !r.done {
-                    r.done = true
-                    results.append((r, Array(replies[offset..<(offset + n)])))
-                }
-                offset += n
-            }
-            condition.unlock()
-            for (r, replies) in results { r.continuation.resume(returning: .success(replies)) }
-        } catch {
-            connection = nil
-            // Try again at once on the next request; backoff starts if that connect fails.
-            nextAttempt = 0
-            shared.workerConnected(false, detail: error.description)
-            finish(live, with: .failure(error))
-        }
-    }
-
-    private func finish(_ requests: [Request], with result: Result<[RedisReply], RedisError>) {
-        condition.lock()
-        let pending = requests.filter { r in
-            if r.done { return false }
-            r.done = true
-            return true
-        }
-        condition.unlock()
-        for r in pending { r.continuation.resume(returning: result) }
     }
 }
 
-/// One thread per client that fails requests at their deadline.
-private final class Sweeper: @unchecked Sendable {
-    let workers: [Worker]
-    let tickMs: Int
-    private let stopped = Atomic<Bool>(false)
-
-    init(workers: [Worker], tickMs: Int) {
-        self.workers = workers
-        self.tickMs = tickMs
+/// The client's health from its connections': down as soon as one is down, up once all are up,
+/// told to the owner once per change.
+final class ClientHealth: Sendable {
+    private struct State {
+        var connections: [Bool?]
+        var reported: Bool?
     }
 
-    func start() {
-        let thread = Thread { [self] in
-            while !self.stopped.load(ordering: .relaxed) {
-                usleep(UInt32(self.tickMs * 1000))
-                let now = monotonicNanos()
-                for w in self.workers { w.expire(now: now) }
+    private let state: Mutex<State>
+    private let onStateChange: (@Sendable (Bool, String) -> Void)?
+
+    init(count: Int, onStateChange: (@Sendable (Bool, String) -> Void)?) {
+        state = Mutex(State(connections: Array(repeating: nil, count: count), reported: nil))
+        self.onStateChange = onStateChange
+    }
+
+    var isUp: Bool { state.withLock { $0.reported == true } }
+
+    func update(_ index: Int, _ change: RedisConnectionStateMachine<PendingRequest>.Health) {
+        state.withLock { s in
+            let detail: String
+            switch change {
+            case .up(let d):
+                s.connections[index] = true
+                detail = d
+            case .down(let d):
+                s.connections[index] = false
+                detail = d
             }
+            let now: Bool? = s.connections.contains(false) ? false : (s.connections.allSatisfy { $0 == true } ? true : nil)
+            guard let now, now != s.reported else { return }
+            s.reported = now
+            // Told under the lock so two loops' changes reach the owner in the order they were made.
+            onStateChange?(now, detail)
         }
-        thread.name = "redis-deadlines"
-        thread.start()
     }
-
-    func stop() { stopped.store(true, ordering: .relaxed) }
-}
-
-/// Nanoseconds on the monotonic clock.
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -100,7 +100,7 @@ public final class RedisConnection {
             }
             let reply = raw!.assumingMemoryBound(to: redisReply.self)
             defer { freeReplyObject(raw) }
-            replies.append(Self.copy(reply))
+            replies.append(RedisReply(copying: reply))
         }
         return replies
     }
@@ -122,7 +122,7 @@ public final class RedisConnection {
         var raw: UnsafeMutableRawPointer?
         if redisGetReply(context, &raw) != REDIS_OK || raw == nil { throw fail(context) }
         defer { freeReplyObject(raw) }
-        return Self.copy(raw!.assumingMemoryBound(to: redisReply.self))
+        return RedisReply(copying: raw!.assumingMemoryBound(to: redisReply.self))
     }
 
     private func append(_ command: [[UInt8]], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
@@ -150,52 +150,4 @@ public final class RedisConnection {
         default: return RedisError(.other, "\(endpoint): \(message)")
         }
     }
-
-    private static func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STATUS:
-            return .status(String(decoding: UnsafeRawBufferPointer(start: r.str, count: r.len), as: UTF8.self))
-        case REDIS_REPLY_ERROR:
-            return .error(String(decoding: UnsafeRawBufferPointer(start: r.str, count: r.len), as: UTF8.self))
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int64(r.integer))
-        case REDIS_REPLY_STRING:
-            return .string(Array(UnsafeRawBufferPointer(start: r.str, count: r.len)))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisReply] = []
-            elements.reserveCapacity(r.elements)
-            for i in 0..<r.elements {
-                if let e = r.element[i] { elements.append(copy(e)) } else { elements.append(.null) }
-            }
-            return .array(elements)
-        default:
-            return .null
-        }
-    }
-}
-
-/// Calls `body` with C arrays of pointers to, and lengths of, every argument.
-private func withPointers<R>(
-    _ arguments: [[UInt8]],
-    _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-) -> R {
-    let count = arguments.count
-    let argv = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(count, 1))
-    let lengths = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
-    defer {
-        argv.deallocate()
-        lengths.deallocate()
-    }
-    // Nest withUnsafeBufferPointer over every argument so all pointers stay valid during `body`.
-    func bind(_ i: Int) -> R {
-        if i == count { return body(argv, lengths) }
-        return arguments[i].withUnsafeBufferPointer { buffer in
-            argv[i] = UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                .assumingMemoryBound(to: CChar.self)
-            lengths[i] = buffer.count
-            return bind(i + 1)
-        }
-    }
-    return bind(0)
 }

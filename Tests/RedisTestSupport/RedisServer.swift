@@ -64,6 +64,17 @@ public final class RedisServer: @unchecked Sendable {
         signalAndReap(SIGKILL)
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and commands wait, unanswered, until
+    /// `resume()`; unlike CLIENT PAUSE or DEBUG SLEEP, the test says when it ends.
+    public func suspend() {
+        if pid > 0 { Foundation.kill(pid, SIGSTOP) }
+    }
+
+    /// Lets a suspended server go on (SIGCONT); it answers what waited, in order.
+    public func resume() {
+        if pid > 0 { Foundation.kill(pid, SIGCONT) }
+    }
+
     /// Stops the server and removes its directory.
     public func stop() {
         stop(removeDirectory: true)
@@ -78,6 +89,8 @@ public final class RedisServer: @unchecked Sendable {
     private func signalAndReap(_ signal: Int32) {
         guard pid > 0 else { return }
         Foundation.kill(pid, signal)
+        // A suspended server acts on SIGTERM only once it runs again.
+        Foundation.kill(pid, SIGCONT)
         for i in 0..<500 {
             var status: Int32 = 0
             let r = waitpid(pid, &status, WNOHANG)

@@ -19,7 +19,8 @@ public final class BreakerServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let stats = ServerStats()
     private let fanout: EventFanout
-    private let subscriber: RedisEventSubscriber
+    /// The one Redis subscription of this process, on `<prefix>:events`, on an event loop.
+    private let subscriber: RedisSubscriber
     private let dispatcher: CommandDispatcher
     private let serverChannel = Mutex<(any Channel)?>(nil)
     private let connections = ConnectionRegistry()
@@ -51,16 +52,26 @@ public final class BreakerServer: Service, Sendable {
             batched = nil
         }
         let known = KnownBreakers(capacity: configuration.maxLocalBreakers)
-        let subscriber = RedisEventSubscriber(
-            endpoint: store.client.configuration.endpoint, channel: store.configuration.eventsChannel, logger: logger
-        ) { event in
-            // Batched mode forgets what it knew of the breaker before any client can see the
-            // event, so nobody who saw a RESET is then denied from stale knowledge.
-            if let batched, let space = event.firstIndex(of: " ") { batched.forget(String(event[..<space])) }
-            // Degraded answers keep what operators decided through any breakerd.
-            known.learn(event: event)
-            box.fanout?.publish(event)
-        }
+        let subscriber = RedisSubscriber(
+            configuration: .init(
+                endpoint: store.client.configuration.endpoint, channels: [store.configuration.eventsChannel],
+                eventLoopGroup: eventLoopGroup),
+            onMessage: { _, payload in
+                let event = String(decoding: payload, as: UTF8.self)
+                // Batched mode forgets what it knew of the breaker before any client can see the
+                // event, so nobody who saw a RESET is then denied from stale knowledge.
+                if let batched, let space = event.firstIndex(of: " ") { batched.forget(String(event[..<space])) }
+                // Degraded answers keep what operators decided through any breakerd.
+                known.learn(event: event)
+                box.fanout?.publish(event)
+            },
+            onLiveChange: { live, detail in
+                if live {
+                    logger.info("event subscription live", metadata: ["detail": "\(detail)"])
+                } else {
+                    logger.warning("event subscription lost", metadata: ["detail": "\(detail)"])
+                }
+            })
         self.subscriber = subscriber
         let fanout = EventFanout(startSource: { subscriber.start() }, sourceIsLive: { subscriber.isLive })
         box.set(fanout)
@@ -78,7 +89,7 @@ public final class BreakerServer: Service, Sendable {
 
     /// Calls `deliver` with every breaker event line of the fleet (the `breakers` channel), from the
     /// process's one Redis subscription; returns an id for `stopListening`. `deliver` runs on the
-    /// subscription's thread and must not block.
+    /// subscription's event loop and must not block.
     public func listenToEvents(_ deliver: @escaping @Sendable (String) -> Void) async -> Int {
         let id = stats.nextListenerID()
         fanout.update(connection: id, channels: ["breakers"]) { _, payload in deliver(payload) }
@@ -240,7 +251,7 @@ public final class BreakerServer: Service, Sendable {
         // Outcomes gathered in batched mode reach Redis before the process goes.
         flusher.withLock { $0?.cancel() }
         await dispatcher.flushBatched()
-        subscriber.stop()
+        subscriber.shutdown()
         logger.notice("stopped listening")
     }
 

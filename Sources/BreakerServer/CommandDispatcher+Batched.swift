@@ -128,7 +128,6 @@ extension CommandDispatcher {
                         name, generation: generation, calls: counts.calls, failures: counts.failures,
                         slow: counts.slow, id: id)
                 }
-                storeAnswered()
                 logEvents(result.events)
                 return result
             } catch where error.code == .unavailable {

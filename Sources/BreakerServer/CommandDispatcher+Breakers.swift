@@ -12,7 +12,6 @@ extension CommandDispatcher {
         do {
             let asked = BatchedBreakers.nowMs()
             let result = try await timed("acquire") { () async throws(StoreError) in try await store.acquire(name) }
-            storeAnswered()
             logEvents(result.events)
             known.learn(name.value, acquire: result.decision, now: asked)
             let kind: AcquireResultKind
@@ -103,7 +102,6 @@ extension CommandDispatcher {
             let result = try await timed("report") { () async throws(StoreError) in
                 try await store.report(name, permit: permit, outcome: outcome, latencyMs: latency)
             }
-            storeAnswered()
             logEvents(result.events)
             observer.reported(breaker: name.value, outcome: outcome, replica: session.name, latencyMs: latency)
             return CommandResult(.simpleString(BreakerLines.report(state: result.state, effect: result.effect)))
@@ -125,7 +123,6 @@ extension CommandDispatcher {
         do { name = try BreakerName(args[0]) } catch { return .error("ERR \(error)") }
         do {
             let snapshot = try await timed("state") { () async throws(StoreError) in try await store.state(name) }
-            storeAnswered()
             return CommandResult(.simpleString(BreakerLines.state(snapshot)))
         } catch {
             return storeError(error)
@@ -141,7 +138,6 @@ extension CommandDispatcher {
         do {
             let names = try await store.list(glob: glob).compactMap { try? BreakerName($0) }
             let snapshots = try await store.states(names)
-            storeAnswered()
             return CommandResult(.array(snapshots.map { .simpleString(BreakerLines.state($0)) }))
         } catch {
             return storeError(error)
@@ -161,7 +157,6 @@ extension CommandDispatcher {
         }
         do {
             let lines = try await timed("history") { () async throws(StoreError) in try await store.history(name, count: count) }
-            storeAnswered()
             return CommandResult(.array(lines.map { .simpleString($0) }))
         } catch {
             return storeError(error)
@@ -183,7 +178,6 @@ extension CommandDispatcher {
                     do { name = try BreakerName(args[1]) } catch { return .error("ERR \(error)") }
                     policy = try await store.policy(name)
                 }
-                storeAnswered()
                 return CommandResult(.simpleString(BreakerLines.policy(policy)))
             } catch {
                 return storeError(error)
@@ -217,7 +211,6 @@ extension CommandDispatcher {
                     }
                     logEvents(result.events)
                 }
-                storeAnswered()
                 return .ok()
             } catch {
                 return storeError(error)
@@ -262,7 +255,6 @@ extension CommandDispatcher {
             let result = try await timed("force") { () async throws(StoreError) in
                 try await store.force(name, mode: mode, ttlMs: ttl, actor: session.actor, reason: reason)
             }
-            storeAnswered()
             logEvents(result.events)
             return CommandResult(.simpleString("OK \(result.state.rawValue) mode=\(result.mode.rawValue)"))
         } catch {
@@ -280,7 +272,6 @@ extension CommandDispatcher {
             let result = try await timed("reset") { () async throws(StoreError) in
                 try await store.reset(name, actor: session.actor, reason: reason)
             }
-            storeAnswered()
             logEvents(result.events)
             return CommandResult(.simpleString("OK \(result.state.rawValue)"))
         } catch {
@@ -292,13 +283,12 @@ extension CommandDispatcher {
 
     // MARK: Store outcomes
 
-    func storeAnswered() {
-        if !health.isUp { health.record(up: true, detail: "answering") }
-    }
-
+    /// A store call failed for want of Redis: counted (INFO `store_timeouts`). Whether the store is
+    /// up or down is the Redis client's to say (its own breaker trips after consecutive misses and
+    /// probes until Redis answers: `onStateChange` feeds `health`), so an outage logs one "store
+    /// down" and one "store up", and a single slow call under load logs nothing.
     func storeUnavailable(_ error: StoreError) {
         stats.storeFailures.add(1, ordering: .relaxed)
-        health.record(up: false, detail: error.message)
     }
 
     /// The reply for a store failure; the connection goes on.

@@ -26,16 +26,6 @@ public enum RedisSettingsCheck {
     /// Checks `maxmemory-policy`. A Redis that cannot be asked (down, or CONFIG renamed away, as
     /// managed services do) is logged and let through: the setting cannot be known.
     public static func check(_ store: BreakerStore, mode: EvictionCheck, logger: Logger) async throws(Refusal) {
-        // The library loads here rather than at the first call, so a Redis older than 7.0 (or one
-        // that refuses FUNCTION LOAD) fails at start with a message naming why.
-        do {
-            try await store.loadLibrary()
-        } catch where error.code == .unavailable {
-            logger.warning("Redis is not answering at start; breakerd answers degraded until it does", metadata: ["error": "\(error)"])
-            return
-        } catch {
-            throw Refusal(description: error.message)
-        }
         let reply: RedisReply
         do {
             reply = try await store.client.send(["CONFIG", "GET", "maxmemory-policy"])

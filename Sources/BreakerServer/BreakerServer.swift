@@ -1,4 +1,5 @@
 import BreakerStore
+import Hiredis
 import Logging
 import NIOCore
 import NIOPosix

@@ -97,7 +97,7 @@ extension CommandDispatcher {
             let text = "id=\(session.id) addr=\(session.peer) name=\(session.name) user=\(session.role.user) resp=\(session.version.rawValue)\n"
             return CommandResult(.bulk(text))
         case "HELP":
-            return CommandResult(.array([
+            let help: [String] = [
                 "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
                 "GETNAME", "    Return the name of the current connection.",
                 "ID", "    Return the ID of the current connection.",
@@ -105,7 +105,8 @@ extension CommandDispatcher {
                 "SETINFO <LIB-NAME|LIB-VER> <value>", "    Accepted and not kept (client libraries send it).",
                 "SETNAME <name>", "    Name the connection: the reporter name in metrics and operators' actions.",
                 "HELP", "    Print this help.",
-            ].map { RESPValue.simpleString($0) }))
+            ]
+            return CommandResult(.array(help.map { RESPValue.simpleString($0) }))
         default:
             return .error("ERR unknown subcommand '\(args[0])'. Try CLIENT HELP.")
         }
@@ -131,7 +132,7 @@ extension CommandDispatcher {
     /// `default` or none mean every one); an unknown section gives an empty reply, as Redis does.
     func info(_ sections: [String] = []) -> CommandResult {
         let uptime = Int(Date().timeIntervalSince(stats.startedAt))
-        let all = [
+        let all: [String] = [
             "# Server",
             "redis_version:\(Self.redisVersion)",
             "breakerd_version:\(Self.breakerdVersion)",

@@ -36,11 +36,7 @@ final class AuthThrottle: Sendable {
 
     func failed(host: String, now: ContinuousClock.Instant = .now) -> Verdict {
         peers.withLock { peers in
-            if peers[host] == nil, peers.count >= capacity,
-                let oldest = peers.min(by: { $0.value.lastSeen < $1.value.lastSeen })
-            {
-                peers.removeValue(forKey: oldest.key)
-            }
+            peers.makeRoom(for: host, capacity: capacity) { $0.lastSeen }
             var p = peers[host] ?? Peer(lastSeen: now)
             p.consecutive += 1
             p.lastSeen = now

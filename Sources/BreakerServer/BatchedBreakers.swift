@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// - A breaker known closed in `auto` mode gets permits from this process (`B<token>.<gen>.<seq>`),
 ///   with no round trip. Their outcomes are summed per generation and folded into Redis by one
-///   script call per breaker per flush interval (`fold.lua`), which adds them to the window and
+///   script call per breaker per flush interval (the library's `breakerd_v2_fold`), which adds them to the window and
 ///   trips exactly as that many REPORTs would have.
 /// - A breaker known open (or forced open) is denied here until the retry-after Redis gave.
 /// - Anything else, half-open above all, goes to Redis as in strict mode: trial permits are never

@@ -69,8 +69,6 @@ struct ConnectionStateMachine<Request> {
     /// True when nothing is read and unanswered: the connection is idle.
     var isIdle: Bool { slots.isEmpty }
 
-    var isClosed: Bool { phase == .closed }
-
     // MARK: Events
 
     mutating func received(_ request: Request, scheduling: Scheduling) -> [Action] {

@@ -97,15 +97,9 @@ final class KnownBreakers: Sendable {
         return nil
     }
 
-    func knowledge(_ name: String) -> Knowledge? { entries.withLock { $0[name] } }
-
     private func change(_ name: String, now: Int, _ body: (inout Knowledge) -> Void) {
         entries.withLock { entries in
-            if entries[name] == nil, entries.count >= capacity,
-                let oldest = entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })
-            {
-                entries.removeValue(forKey: oldest.key)
-            }
+            entries.makeRoom(for: name, capacity: capacity) { $0.lastUsed }
             var k = entries[name] ?? Knowledge()
             body(&k)
             k.lastUsed = now

@@ -40,7 +40,8 @@ final class LocalBreakers: Sendable {
     /// Decides an ACQUIRE locally; a breaker not yet modelled starts closed with `policy`.
     func acquire(_ name: String, policy: BreakerPolicy, now: Int = LocalBreakers.nowMs()) -> AcquireDecision {
         let (decision, made) = entries.withLock { entries in
-            if entries[name] == nil { evictIfFull(&entries) }
+            // Bounds memory: when full, the least recently used breaker is forgotten.
+            entries.makeRoom(for: name, capacity: capacity) { $0.lastUsed }
             var entry = entries[name] ?? Entry(model: BreakerModel(policy: policy), lastUsed: now)
             entry.lastUsed = now
             let decision = entry.model.acquire(now: now)
@@ -87,12 +88,4 @@ final class LocalBreakers: Sendable {
     static func isLocalPermit(_ permit: String) -> Bool { permit.hasPrefix(permitPrefix) }
 
     static func nowMs() -> Int { Int(Date().timeIntervalSince1970 * 1000) }
-
-    /// Bounds memory: when full, the least recently used breaker is forgotten.
-    private func evictIfFull(_ entries: inout [String: Entry]) {
-        guard entries.count >= capacity, let oldest = entries.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
-            return
-        }
-        entries.removeValue(forKey: oldest.key)
-    }
 }

@@ -81,7 +81,7 @@ import Testing
         var permits: [String] = []
         for _ in 0..<4 { permits.append(Self.permit(try #require(try await c.command("ACQUIRE", "db").text))) }
         // Local while this process's knowledge is fresh; a stalled machine may let it lapse and
-        // send some to Redis, whose reports then count through report.lua into the same window.
+        // send some to Redis, whose reports then count through the library's report into the same window.
         #expect(permits.contains { $0.hasPrefix("B") }, "\(permits)")
         for p in permits { _ = try await c.command("REPORT", "db", p, "FAILURE") }
         let deny = try await Self.acquireUntil(c, "db") { $0.hasPrefix("DENY ") }

@@ -22,7 +22,7 @@ struct HTTPTestServer {
         endpoint: RedisEndpoint = TestRedis.endpoint,
         // Generous: beside the whole parallel suite on two cores a store call can take a second,
         // and a degraded answer would change what these tests count.
-        deadlineMs: Int = 2000,
+        deadlineMs: Int = 5000,
         policy: BreakerPolicy = fastPolicy,
         logs: LogCapture? = nil,
         configure: (inout HTTPConfiguration) -> Void = { _ in }

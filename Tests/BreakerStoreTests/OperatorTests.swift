@@ -210,7 +210,10 @@ import Testing
     }
 
     @Test func statesOfManyBreakersComeInOrderAcrossPipelines() async throws {
-        let h = try StoreHarness(policy: Self.small + [("min_calls", "1")])
+        // A private Redis: FUNCTION FLUSH on the shared one would fail the parallel tests' calls.
+        let server = try await RedisServer.launch()
+        defer { server.stop() }
+        let h = try StoreHarness(policy: Self.small + [("min_calls", "1")], endpoint: server.endpoint)
         defer { h.shutdown() }
         let names = (0..<1203).map { h.name("b\($0)") }
         // Every seventh breaker is tripped; the rest have seen one success.
@@ -239,7 +242,7 @@ import Testing
         let server = try await RedisServer.launch()
         defer { server.stop() }
         // On a private Redis: FUNCTION FLUSH, then every operation still works (not found -> load -> retry).
-        let client = RedisClient(configuration: .init(endpoint: server.endpoint))
+        let client = RedisClient(configuration: .init(endpoint: server.endpoint, deadlineMs: 10_000))
         defer { client.shutdown() }
         let store = BreakerStore(client: client, configuration: .init(keyPrefix: "p"))
         try await store.loadScripts()

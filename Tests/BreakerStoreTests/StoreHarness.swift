@@ -4,15 +4,17 @@ import Hiredis
 import RedisTestSupport
 import Testing
 
-/// A store on the shared test Redis with a key prefix of its own, and helpers that keep tests short.
+/// A store on the shared test Redis (or the one `endpoint` names) with a key prefix of its own, and
+/// helpers that keep tests short. A test that changes what is global to a Redis (FUNCTION FLUSH,
+/// CONFIG SET) passes a private server's endpoint: the shared one serves the parallel tests.
 struct StoreHarness {
     let store: BreakerStore
     let client: RedisClient
     let prefix: String
 
-    init(prefix: String = TestRedis.uniquePrefix("store"), policy: [(String, String)] = [], idleTTLMs: Int = 7 * 86_400_000, historyLength: Int = 100) throws {
+    init(prefix: String = TestRedis.uniquePrefix("store"), policy: [(String, String)] = [], idleTTLMs: Int = 7 * 86_400_000, historyLength: Int = 100, endpoint: RedisEndpoint = TestRedis.endpoint) throws {
         self.prefix = prefix
-        client = RedisClient(configuration: .init(endpoint: TestRedis.endpoint, connections: 2, deadlineMs: 2000))
+        client = RedisClient(configuration: .init(endpoint: endpoint, connections: 2, deadlineMs: 10_000))
         let p = try BreakerPolicy().applying(policy)
         store = BreakerStore(
             client: client,

@@ -46,7 +46,9 @@ public struct TestServer: Sendable {
         if logs == nil { logger.logLevel = .critical }
         let health = StoreHealth(logger: logger)
         let redis = RedisClient(
-            configuration: .init(endpoint: endpoint, deadlineMs: deadlineMs, reconnectMaxMs: 200, onStateChange: health.observer))
+            configuration: .init(
+                endpoint: endpoint, connectTimeoutMs: 10_000, deadlineMs: deadlineMs, reconnectMaxMs: 200,
+                onStateChange: health.observer))
         let store = BreakerStore(
             client: redis, configuration: StoreConfiguration(keyPrefix: prefix, defaultPolicy: policy), logger: logger)
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)

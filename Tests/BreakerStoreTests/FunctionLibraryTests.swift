@@ -279,7 +279,7 @@ import Testing
     @Test func theLibraryIsReloadedAfterFunctionFlush() async throws {
         let server = try await RedisServer.launch()
         defer { server.stop() }
-        let client = RedisClient(configuration: .init(endpoint: server.endpoint, deadlineMs: 10_000))
+        let client = RedisClient(configuration: .patient(server.endpoint))
         defer { client.shutdown() }
         let store = BreakerStore(client: client, configuration: .init(keyPrefix: "p"))
         let name = try BreakerName("payments")
@@ -326,7 +326,7 @@ import Testing
     @Test func aReplyOfTheWrongShapeIsAnErrorNamingTheFunction() async throws {
         let server = try await RedisServer.launch()
         defer { server.stop() }
-        let client = RedisClient(configuration: .init(endpoint: server.endpoint, deadlineMs: 10_000))
+        let client = RedisClient(configuration: .patient(server.endpoint))
         defer { client.shutdown() }
         let store = BreakerStore(client: client, configuration: .init(keyPrefix: "p"))
         try await store.loadLibrary()

@@ -242,7 +242,7 @@ import Testing
         let server = try await RedisServer.launch()
         defer { server.stop() }
         // On a private Redis: FUNCTION FLUSH, then every operation still works (not found -> load -> retry).
-        let client = RedisClient(configuration: .init(endpoint: server.endpoint, deadlineMs: 10_000))
+        let client = RedisClient(configuration: .patient(server.endpoint))
         defer { client.shutdown() }
         let store = BreakerStore(client: client, configuration: .init(keyPrefix: "p"))
         try await store.loadScripts()

@@ -14,7 +14,7 @@ struct StoreHarness {
 
     init(prefix: String = TestRedis.uniquePrefix("store"), policy: [(String, String)] = [], idleTTLMs: Int = 7 * 86_400_000, historyLength: Int = 100, endpoint: RedisEndpoint = TestRedis.endpoint) throws {
         self.prefix = prefix
-        client = RedisClient(configuration: .init(endpoint: endpoint, connections: 2, deadlineMs: 10_000))
+        client = RedisClient(configuration: .patient(endpoint))
         let p = try BreakerPolicy().applying(policy)
         store = BreakerStore(
             client: client,
